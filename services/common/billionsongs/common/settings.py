@@ -1,0 +1,85 @@
+"""Settings come only from environment variables, read when a service starts.
+
+Each service declares a frozen dataclass built by ``from_env(environ)``; these
+helpers give every variable a default where that is safe and stop start-up with
+a clear message when a required one is missing or malformed.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+_REQUIRED = object()
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _raw(env: Mapping[str, str] | None, name: str, default):
+    env = os.environ if env is None else env
+    value = env.get(name)
+    if value is None or value == "":
+        if default is _REQUIRED:
+            raise SettingsError(f"environment variable {name} is required but not set")
+        return None
+    return value
+
+
+def env_str(name: str, default=_REQUIRED, env: Mapping[str, str] | None = None) -> str:
+    value = _raw(env, name, default)
+    return default if value is None else value
+
+
+def env_int(name: str, default=_REQUIRED, env: Mapping[str, str] | None = None,
+            minimum: int | None = None, maximum: int | None = None) -> int:
+    value = _raw(env, name, default)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"environment variable {name}={value!r} is not an integer") from None
+    if minimum is not None and number < minimum:
+        raise SettingsError(f"environment variable {name}={number} is below the minimum {minimum}")
+    if maximum is not None and number > maximum:
+        raise SettingsError(f"environment variable {name}={number} is above the maximum {maximum}")
+    return number
+
+
+def env_float(name: str, default=_REQUIRED, env: Mapping[str, str] | None = None,
+              minimum: float | None = None) -> float:
+    value = _raw(env, name, default)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"environment variable {name}={value!r} is not a number") from None
+    if minimum is not None and number < minimum:
+        raise SettingsError(f"environment variable {name}={number} is below the minimum {minimum}")
+    return number
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_bool(name: str, default=_REQUIRED, env: Mapping[str, str] | None = None) -> bool:
+    value = _raw(env, name, default)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise SettingsError(f"environment variable {name}={value!r} is not a boolean (use true/false)")
+
+
+def env_choice(name: str, choices: tuple[str, ...], default=_REQUIRED,
+               env: Mapping[str, str] | None = None) -> str:
+    value = env_str(name, default, env)
+    if value not in choices:
+        raise SettingsError(f"environment variable {name}={value!r} must be one of {', '.join(choices)}")
+    return value

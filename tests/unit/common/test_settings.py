@@ -1,0 +1,35 @@
+import pytest
+
+from billionsongs.common.settings import (SettingsError, env_bool, env_choice, env_float, env_int,
+                                          env_str)
+
+
+def test_defaults_apply_when_unset_or_empty():
+    assert env_str("X", "dflt", env={}) == "dflt"
+    assert env_str("X", "dflt", env={"X": ""}) == "dflt"
+    assert env_int("X", 5, env={}) == 5
+    assert env_bool("X", True, env={}) is True
+    assert env_float("X", 1.5, env={}) == 1.5
+
+
+def test_values_are_parsed():
+    assert env_str("X", env={"X": "a"}) == "a"
+    assert env_int("X", env={"X": "42"}) == 42
+    assert env_float("X", env={"X": "0.25"}) == 0.25
+    assert env_bool("X", env={"X": "Yes"}) is True
+    assert env_bool("X", env={"X": "off"}) is False
+    assert env_choice("X", ("a", "b"), env={"X": "b"}) == "b"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: env_str("DATABASE_URL", env={}), "DATABASE_URL is required"),
+    (lambda: env_int("N", env={"N": "ten"}), "N='ten' is not an integer"),
+    (lambda: env_int("N", env={"N": "0"}, minimum=1), "below the minimum 1"),
+    (lambda: env_int("N", env={"N": "9"}, maximum=8), "above the maximum 8"),
+    (lambda: env_bool("B", env={"B": "maybe"}), "not a boolean"),
+    (lambda: env_choice("M", ("x", "y"), env={"M": "z"}), "must be one of x, y"),
+    (lambda: env_float("F", env={"F": "fast"}), "not a number"),
+])
+def test_bad_settings_stop_with_a_message_naming_the_variable(call, message):
+    with pytest.raises(SettingsError, match=message):
+        call()
