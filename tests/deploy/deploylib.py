@@ -154,7 +154,8 @@ def env_reads(service: str) -> dict[str, bool] | None:
     required means env_* without a default. None when the service's code is not
     here yet."""
     package = ROOT / "services" / service / service
-    if not package.is_dir():
+    entry = "app.py" if service == "web" else "__main__.py"  # as devstack's launcher decides
+    if not (package / entry).exists():
         return None
     reads: dict[str, bool] = {}
     for path in package.rglob("*.py"):
