@@ -138,7 +138,7 @@ def test_generator_restart_mid_run_keeps_the_worker_going(redis_url, workers):
         client.close()
 
 
-def test_refills_after_a_flush_and_a_redis_restart(fake_generator, workers, tmp_path):
+def test_refills_after_a_flush_and_a_redis_restart(fake_generator, workers):
     fake, target = fake_generator
     server = RedisServer()
     server.start()
