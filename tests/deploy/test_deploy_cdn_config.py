@@ -135,3 +135,11 @@ def test_cached_pages_survive_the_origin_going_down(cdn, origin):
     assert (status, body) == ("HIT", "song 5 of release r1")
     with pytest.raises(urllib.error.HTTPError):
         get(f"{cdn.url}/song/6")
+
+
+def test_debian_nginx_has_the_modules_the_cdn_needs():
+    import subprocess
+    from devstack.cdn import nginx_binary
+    built = subprocess.run([nginx_binary(), "-V"], capture_output=True, text=True, timeout=10).stderr
+    assert "--with-http_auth_request_module" in built
+    assert "--without-http_proxy_module" not in built
