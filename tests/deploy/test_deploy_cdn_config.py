@@ -143,3 +143,16 @@ def test_debian_nginx_has_the_modules_the_cdn_needs():
     built = subprocess.run([nginx_binary(), "-V"], capture_output=True, text=True, timeout=10).stderr
     assert "--with-http_auth_request_module" in built
     assert "--without-http_proxy_module" not in built
+
+
+def test_envsubst_in_the_official_image_leaves_nginx_variables_alone():
+    # The image's entrypoint substitutes every *defined* environment variable,
+    # in $NAME and ${NAME} form; nginx's own variables must never be one.
+    text = (ROOT / "deploy" / "nginx" / "cdn.conf.template").read_text()
+    cdn_env = set(load_compose(ROOT / "docker-compose.yml")["services"]["cdn"]["environment"])
+    image_env = {"PATH", "HOME", "HOSTNAME", "NGINX_VERSION", "NJS_VERSION", "NJS_RELEASE", "PKG_RELEASE",
+                 "DYNPKG_RELEASE"}
+    bare = set(re.findall(r"\$(\w+)", text))
+    assert bare, "nginx variables expected"
+    assert not bare & (cdn_env | image_env)
+    assert all(name == name.lower() for name in bare)
