@@ -31,7 +31,8 @@ protos: venv
 clean:
 	rm -rf .local .pytest_cache
 
-# The bundled lyrics model (README "Model"): ~40 min on 2 CPU cores. The corpus stays
+# The bundled lyrics model (README "Model"); continue a finished run with MODEL_ARGS="--steps N".
+# ~30 min on 2 busy CPU cores, a few on a GPU. The corpus stays
 # outside the repository; point CORPUS at your copy of songs.csv.
 CORPUS ?= ../shared/corpus/songs.csv
 MODEL_DIR ?= models/billionsongs-small
