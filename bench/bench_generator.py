@@ -7,8 +7,8 @@ CPU (here):  python bench/bench_generator.py
 H100:        python bench/bench_generator.py --device cuda --dtype bfloat16 --config gpt2-124m \\
                  --new-tokens 256 --batch-sizes 1,64,512 --out bench/results/generator-h100.json
 
-Every song runs to --new-tokens (transformers: min_new_tokens; the engine:
-random weights almost never sample end-of-text, and tokens are counted).
+Every song runs to --new-tokens: the random model's end-of-text logit is
+pushed out of the top-k (tokens are counted anyway).
 Each method is warmed up before its clock starts; the clock reads after a
 device sync.
 """
@@ -26,10 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "services" / "common"), str(ROOT / "services" / "generator")]
 
-CONFIGS = {  # name -> make_random_model arguments
-    "tiny": dict(n_layer=2, n_head=4, n_embd=128),
-    "small": dict(n_layer=4, n_head=4, n_embd=256),
-    "gpt2-124m": dict(n_layer=12, n_head=12, n_embd=768, model_vocab_size=50257),
+# name -> make_random_model arguments; end_bias -20 keeps end-of-text out of
+# the top-k, so every song of every method runs exactly --new-tokens.
+CONFIGS = {
+    "tiny": dict(n_layer=2, n_head=4, n_embd=128, end_bias=-20.0),
+    "small": dict(n_layer=4, n_head=4, n_embd=256, end_bias=-20.0),
+    "gpt2-124m": dict(n_layer=12, n_head=12, n_embd=768, model_vocab_size=50257, end_bias=-20.0),
 }
 
 
