@@ -86,7 +86,8 @@ def worker_main(conn, settings, one_shot: bool) -> None:
                 conn.send(("done", assemble(tokenizer, f.song_id, f.tokens, f.failed,
                                             engine.gen.max_new_tokens)))
             now = time.monotonic()
-            if now - stat_since >= STATS_INTERVAL_S:
+            # Also when going idle, so the gauges do not keep the last busy figures.
+            if now - stat_since >= STATS_INTERVAL_S or not engine.busy:
                 conn.send(("stats", {"waiting": len(engine.waiting), "active": engine.active,
                                      "tokens": stat_tokens, "seconds": now - stat_since}))
                 stat_tokens, stat_since = 0, now
