@@ -31,11 +31,18 @@ def worker_main(conn, settings, one_shot: bool) -> None:
     try:
         runtime = load_runtime(settings)
     except Exception:
-        conn.send(("error", traceback.format_exc()))
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except OSError:
+            pass  # the server is gone too
         conn.close()
         return
     engine, tokenizer = runtime.engine, runtime.tokenizer
-    conn.send(("ready", {"device": runtime.device, "pid": os.getpid()}))
+    try:
+        conn.send(("ready", {"device": runtime.device, "pid": os.getpid()}))
+    except OSError:
+        conn.close()
+        return  # the server stopped while this worker was loading
 
     streams: dict[int, PieceTracker | None] = {}   # song id -> tracker when streamed
     tokens_so_far: dict[int, list[int]] = {}
