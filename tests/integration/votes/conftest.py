@@ -59,3 +59,19 @@ def votes(postgres_url):
     running = start(make_settings(postgres_url))
     yield running
     stop(running)
+
+
+@pytest.fixture
+def votes_factory(postgres_url):
+    """Start extra servers: ``votes_factory(database_url=None, **env)``;
+    each is stopped at the end of the test."""
+    started = []
+
+    def factory(database_url: str | None = None, **env: str) -> Running:
+        running = start(make_settings(database_url or postgres_url, **env))
+        started.append(running)
+        return running
+
+    yield factory
+    for running in started:
+        stop(running)
