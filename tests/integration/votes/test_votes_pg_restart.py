@@ -1,7 +1,6 @@
 """A PostgreSQL restart (clean or crash) while the service runs and clients
 vote: the pool reconnects, calls fail cleanly (UNAVAILABLE) or succeed, and no
 acknowledged vote is lost. Uses its own PostgreSQL, not the session's."""
-import pwd
 import signal
 import threading
 
@@ -15,28 +14,9 @@ from devstack.servers import PostgresServer
 UP = votes_pb2.VOTE_UP
 
 
-class VforkPostgres(PostgresServer):
-    """Starts postgres without ``Popen(user=...)``: that makes CPython fork()
-    instead of vfork(), and in a process full of gRPC threads the child
-    sometimes crashes (SIGSEGV) in gRPC's fork handlers before it can exec.
-    ``setpriv`` drops to the server's user after a plain vfork+exec instead."""
-
-    def command(self) -> list[str]:
-        command = super().command()  # also runs initdb (as the user) the first time
-        if self.user is None:
-            return command
-        account = pwd.getpwnam(self.user)
-        return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups",
-                "--", *command]
-
-    def popen_kwargs(self) -> dict:
-        initialised = (self.data_dir / "PG_VERSION").exists()
-        return {} if initialised else super().popen_kwargs()
-
-
 @pytest.fixture
 def own_postgres(tmp_path):
-    server = VforkPostgres(tmp_path / "pg")
+    server = PostgresServer(tmp_path / "pg")
     server.start()
     yield server
     server.kill()
