@@ -1,0 +1,108 @@
+"""The shared server: health (NOT_SERVING until ready), reflection, request-id
+propagation through the channel factory, metrics and graceful shutdown."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client import REGISTRY
+
+from billionsongs.common.channels import make_channel
+from billionsongs.common.grpcserver import create_server, serve
+from billionsongs.common.logs import request_id_var
+from billionsongs.v1 import generator_pb2, generator_pb2_grpc
+
+SERVICE = generator_pb2.DESCRIPTOR.services_by_name["Generator"].full_name
+
+
+class EchoGenerator(generator_pb2_grpc.GeneratorServicer):
+    """Answers GetModelInfo with the request id the server saw."""
+
+    def GetModelInfo(self, request, context):
+        return generator_pb2.ModelInfo(model_name=request_id_var.get())
+
+    def GetSong(self, request, context):
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no songs here")
+
+
+@pytest.fixture
+def server():
+    srv = create_server("127.0.0.1:0", [lambda s: generator_pb2_grpc.add_GeneratorServicer_to_server(
+        EchoGenerator(), s)], [SERVICE])
+    srv.server.start()
+    yield srv
+    srv.server.stop(None)
+
+
+def health_status(channel, service=""):
+    stub = health_pb2_grpc.HealthStub(channel)
+    return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+
+
+def test_health_is_not_serving_until_marked(server):
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        assert health_status(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+        server.set_serving(True)
+        assert health_status(channel) == health_pb2.HealthCheckResponse.SERVING
+        assert health_status(channel, SERVICE) == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_service_and_health(server):
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+        names = {s.name for r in responses for s in r.list_services_response.service}
+    assert {SERVICE, "grpc.health.v1.Health"} <= names
+
+
+def test_request_id_travels_from_client_context_to_server(server):
+    channel = make_channel(f"127.0.0.1:{server.port}")
+    stub = generator_pb2_grpc.GeneratorStub(channel)
+    token = request_id_var.set("req-abc123")
+    try:
+        assert stub.GetModelInfo(generator_pb2.GetModelInfoRequest(), timeout=5).model_name == "req-abc123"
+    finally:
+        request_id_var.reset(token)
+    # without one, the server makes its own
+    assert len(stub.GetModelInfo(generator_pb2.GetModelInfoRequest(), timeout=5).model_name) == 32
+    channel.close()
+
+
+def test_metrics_count_rpcs_by_method_and_code(server):
+    method = "/billionsongs.v1.Generator/GetSong"
+
+    def count(code):
+        return REGISTRY.get_sample_value("grpc_server_handled_total",
+                                         {"grpc_method": method, "grpc_code": code}) or 0
+
+    before = count("INVALID_ARGUMENT")
+    channel = make_channel(f"127.0.0.1:{server.port}")
+    with pytest.raises(grpc.RpcError) as err:
+        generator_pb2_grpc.GeneratorStub(channel).GetSong(generator_pb2.GetSongRequest(song_id=1), timeout=5)
+    channel.close()
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert count("INVALID_ARGUMENT") == before + 1
+
+
+def test_serve_stops_on_sigterm_and_runs_on_stop():
+    srv = create_server("127.0.0.1:0", [lambda s: generator_pb2_grpc.add_GeneratorServicer_to_server(
+        EchoGenerator(), s)], [SERVICE])
+    stopped = threading.Event()
+    ready = threading.Event()
+    timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGTERM))
+
+    def on_ready():
+        ready.set()
+        timer.start()
+
+    serve(srv, grace=1, ready=on_ready, on_stop=stopped.set)  # returns once SIGTERM is handled
+    assert ready.is_set() and stopped.is_set()
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+        with pytest.raises(grpc.RpcError):
+            health_status(channel)
