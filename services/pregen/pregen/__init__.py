@@ -1,0 +1,1 @@
+"""The pregeneration worker: keeps the Redis pool of ready songs full."""
