@@ -25,6 +25,9 @@ accesslog = None
 # Refuse absurd request lines and headers before Flask sees them.
 limit_request_line = 8190
 limit_request_fields = 100
+# No shared control socket in $HOME: several stacks (tests, replicas) may run on one host,
+# and the root filesystem is read-only in Kubernetes.
+control_socket_disable = True
 
 
 def on_starting(server):
