@@ -18,7 +18,7 @@ from billionsongs.common.songcache import CachedSong
 from web import metrics
 from web.clients import ServiceError, Song, Unauthenticated, Unavailable
 from web.songstore import Piece
-from web.util import current_user, ext, private, public, random_song_id
+from web.util import current_user, ext, private, public, random_song_url
 
 bp = Blueprint("songs", __name__)
 
@@ -53,7 +53,7 @@ def render_song(song: CachedSong) -> Response:
 
 def failed_song(song_id: int):
     if request.args.get("fallback") == "random":
-        response = redirect(url_for("songs.song", id_text=str(random_song_id())), 302)
+        response = redirect(random_song_url(), 302)
         return private(response)
     abort(404)
 

@@ -1,6 +1,7 @@
 """The song page: content, CDN caching headers, ids, single flight, streaming, outages."""
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -190,4 +191,17 @@ def test_make_random_redirects_and_is_never_cached(client, pick):
 def test_make_random_falls_back_to_a_uniform_id_when_the_pool_is_empty(client, pick):
     pick.next = []
     response = client.get("/")
-    assert response.status_code == 302 and response.headers["Location"].startswith("/song/")
+    assert response.status_code == 302
+    assert re.fullmatch(r"/song/\d+\?fallback=random", response.headers["Location"])
+
+
+def test_make_random_uses_the_shared_pool(fakes, redis_url, redis_client):
+    """With the real billionsongs.common.pool: a pooled id is served as a clean URL."""
+    from billionsongs.common.pool import SongPool
+    from conftest import make_settings
+    from web.app import create_app
+    SongPool(redis_client, RELEASE).add([2718])
+    app = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True})
+    locations = {app.test_client().get("/").headers["Location"] for _ in range(8)}
+    assert "/song/2718" in locations
+    assert all(loc == "/song/2718" or loc.endswith("?fallback=random") for loc in locations)
