@@ -109,6 +109,7 @@ def test_backs_off_while_the_generator_is_down_and_recovers(redis_url, workers):
         client = redis.Redis.from_url(redis_url)
         wait_until(lambda: len(pooled_ids(client, "rel-1")) == 16, timeout=40, what="recovery")
         wait_until(lambda: w.metric("pregen_backoff_seconds") == 0, what="back-off reset")
+        assert w.worker._backoff.failures == 0, "the next outage must start from the shortest delay"
         client.close()
     finally:
         w.stop()
@@ -137,7 +138,7 @@ def test_generator_restart_mid_run_keeps_the_worker_going(redis_url, workers):
         client.close()
 
 
-def test_refills_after_a_flush_and_a_redis_restart(fake_generator, workers, tmp_path):
+def test_refills_after_a_flush_and_a_redis_restart(fake_generator, workers):
     fake, target = fake_generator
     server = RedisServer()
     server.start()
@@ -170,6 +171,24 @@ def test_follows_a_new_model_release(redis_url, fake_generator, workers):
     pooled = pooled_ids(client, "rel-2")
     songs = SongCache(client).get_many("rel-2", sorted(pooled))
     assert all(s is not None and s.model_release == "rel-2" for s in songs)
+    client.close()
+
+
+def test_songs_of_another_release_are_not_pooled_and_trigger_a_switch(redis_url, fake_generator, workers):
+    fake, target = fake_generator
+    # No periodic check in the test's time: only the songs' own release can tell.
+    w = workers(redis_url, target, pool_target_size=16, pool_uses=1, model_check_s=300)
+    client = redis.Redis.from_url(redis_url)
+    old = SongPool(client, "rel-1")
+    wait_until(lambda: old.size() == 16, what="the first release's pool")
+    fake.release = "rel-2"
+    for _ in range(5):
+        old.take()
+    wait_until(lambda: len(pooled_ids(client, "rel-2")) == 16, what="the switch to the new release")
+    cache = SongCache(client)
+    assert all(cache.get("rel-1", i) is not None for i in pooled_ids(client, "rel-1")), \
+        "a rel-2 song was pooled as rel-1"
+    assert old.size() <= 11
     client.close()
 
 
