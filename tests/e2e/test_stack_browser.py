@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import DESKTOP, browser, screenshot
+from e2e_browser import DESKTOP, browser, screenshot
 from devstack.launcher import ROOT, Ports, Stack, base_env
 from devstack.servers import free_port
 

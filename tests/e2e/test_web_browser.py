@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "web"))
 from web_fakes import FakeBackends  # noqa: E402
 
-from browser import DESKTOP, PHONE, browser, screenshot  # noqa: E402
+from e2e_browser import DESKTOP, PHONE, browser, screenshot  # noqa: E402
 from devstack.launcher import Ports, base_env, service_specs, wait_for_http  # noqa: E402
 from devstack.servers import free_port  # noqa: E402
 

@@ -63,7 +63,7 @@ def test_unknown_path_and_method(client):
 
 def test_redis_down_is_503_not_500(fakes, pick):
     from web.app import create_app
-    from conftest import make_settings
+    from web_fakes import make_settings
     app = create_app({"SETTINGS": make_settings(fakes, "redis://127.0.0.1:1/0"), "TESTING": True,
                       "PICK_RANDOM": pick})
     assert app.test_client().get("/song/1").status_code == 503
