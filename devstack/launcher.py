@@ -240,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         if any(s.name == "web" for s in stack.services):
+            # Print the URL once the site can serve songs (the generator warms up first).
+            try:
+                wait_for_http(stack.url + "/readyz", timeout=300)
+            except (TimeoutError, RuntimeError) as error:
+                log.warning("the site is not ready yet (%s); it will answer 503 until it is", error)
             print(f"\n  Billion Songs is running at {stack.url}\n  (Ctrl-C stops it)\n", flush=True)
         else:
             names = ", ".join(f"{s.name} on {s.port}" for s in stack.services if s.port)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from e2e_browser import DESKTOP, browser, screenshot
-from devstack.launcher import ROOT, Ports, Stack, base_env
+from devstack.launcher import ROOT, Ports, Stack, base_env, wait_for_http
 from devstack.servers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(240)]
@@ -45,6 +45,8 @@ def stack(tmp_path_factory):
     running = Stack(tmp_path_factory.mktemp("stack"), ports, model_dir, env=env, restart=False)
     try:
         running.start()
+        # The generator listens before its workers are warm; /readyz says when all is up.
+        wait_for_http(running.url + "/readyz", timeout=120)
         yield running
     finally:
         running.stop()

@@ -63,6 +63,8 @@ class ReleaseTracker:
                 return self._value
             try:
                 value = self.clients.model_release()
+                if not value:  # a warming generator does not know its release yet
+                    raise Unavailable("the generator has no model release yet (warming up)")
             except ServiceError:
                 value = self._value or self._remembered()
                 if not value:

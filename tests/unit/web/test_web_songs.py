@@ -205,3 +205,14 @@ def test_make_random_uses_the_shared_pool(fakes, redis_url, redis_client):
     locations = {app.test_client().get("/").headers["Location"] for _ in range(8)}
     assert "/song/2718" in locations
     assert all(loc == "/song/2718" or loc.endswith("?fallback=random") for loc in locations)
+
+
+def test_warming_generator_without_a_release_is_503_not_an_empty_release(client, fakes, redis_client):
+    fakes.generator.release = ""
+    response = client.get("/song/3")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert fakes.generator.calls == []
+    assert not redis_client.keys("song::*")
+    fakes.generator.release = "rel-test-1"
+    client.application.extensions["billionsongs"]["release"]._fetched_at = float("-inf")
+    assert client.get("/song/3").status_code == 200
