@@ -80,6 +80,10 @@ class ReleaseTracker:
             log.warning("could not remember the model release in Redis", exc_info=True)
         return value
 
+    def known(self) -> str:
+        """The last release this worker or Redis saw, without asking the generator."""
+        return self._value or self._remembered()
+
     def _remembered(self) -> str:
         try:
             raw = self.redis.get(RELEASE_KEY)

@@ -9,6 +9,15 @@ PAGES = ["/song/1", "/top", "/privacy", "/auth/login", "/auth/register", "/song/
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert response.headers["X-Model-Release"] == "rel-test-1"  # the CDN's cache key
+
+
+def test_healthz_stays_alive_when_the_generator_is_down(client, fakes):
+    client.get("/healthz")
+    fakes.generator.down = True
+    client.application.extensions["billionsongs"]["release"]._fetched_at = float("-inf")
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.headers["X-Model-Release"] == "rel-test-1"
 
 
 def test_readyz(client, fakes):
