@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,14 @@ def test_journey_in_chromium(site, monkeypatch):
         screenshot(mobile, "top-phone")
         width = mobile.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], "the page must not scroll sideways on a phone"
+
+
+def test_metrics_sum_every_gunicorn_worker(site):
+    """prometheus-client multiprocess mode: one scrape covers both workers."""
+    url, _ = site
+    for _ in range(20):  # spread over both workers
+        urllib.request.urlopen(url + "/privacy", timeout=5).read()
+    body = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+    line = next(line for line in body.splitlines()
+                if line.startswith('web_http_requests_total{endpoint="pages.privacy",method="GET",status="200"}'))
+    assert float(line.split()[-1]) >= 20
