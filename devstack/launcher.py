@@ -65,6 +65,23 @@ def base_env() -> dict[str, str]:
     return env
 
 
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    """Until ``url`` answers 200 (or the process dies, or time is up)."""
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout}s")
+
+
 def default_model_dir() -> Path:
     return ROOT / "models" / "billionsongs-small"
 
@@ -100,6 +117,21 @@ def service_specs(ports: Ports, state_dir: Path, postgres_url: str, redis_url: s
             "SECRET_KEY": secret_key,
         }, port=ports.web),
     ]
+
+
+def ensure_model(model_dir: Path, state_dir: Path) -> Path:
+    """``model_dir`` when it holds a model; else a small random GPT-2 made once
+    under ``state_dir`` (``python -m generator make-random-model``), said plainly."""
+    if (model_dir / "config.json").exists():
+        return model_dir
+    random_dir = state_dir / "random-model"
+    log.warning("NO TRAINED MODEL at %s: the generator uses a RANDOM model (%s); its songs are noise. "
+                "Train one (see README) or set MODEL_DIR.", model_dir, random_dir)
+    if not (random_dir / "config.json").exists():
+        env = base_env()
+        subprocess.run([sys.executable, "-m", "generator", "make-random-model", str(random_dir)],
+                       env=env, cwd=ROOT, check=True)
+    return random_dir
 
 
 class Stack:
@@ -138,14 +170,18 @@ class Stack:
         self.postgres.start()
         self.redis.start()
         log.info("postgres on %s, redis on %s", self.postgres.url, self.redis.url)
+        model_dir = ensure_model(self.model_dir, self.state_dir)
         self.services = [s for s in service_specs(
-            self.ports, self.state_dir, self.postgres.url, self.redis.url, self.model_dir,
+            self.ports, self.state_dir, self.postgres.url, self.redis.url, model_dir,
             self._secret_key()) if s.available()]
         for spec in self.services:
             spec.env = {**base_env(), **spec.env, **self.extra_env}
             self._spawn(spec)
             if spec.port:
                 wait_for_port(spec.port, timeout=300, process=spec.process)
+            if spec.name == "web":
+                # gunicorn listens before its workers have built the app: wait until one answers.
+                wait_for_http(f"http://127.0.0.1:{spec.port}/healthz", timeout=60, process=spec.process)
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
         self._supervisor.start()
 
@@ -220,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         if any(s.name == "web" for s in stack.services):
+            # Print the URL once the site can serve songs (the generator warms up first).
+            try:
+                wait_for_http(stack.url + "/readyz", timeout=300)
+            except (TimeoutError, RuntimeError) as error:
+                log.warning("the site is not ready yet (%s); it will answer 503 until it is", error)
             print(f"\n  Billion Songs is running at {stack.url}\n  (Ctrl-C stops it)\n", flush=True)
         else:
             names = ", ".join(f"{s.name} on {s.port}" for s in stack.services if s.port)
