@@ -4,12 +4,10 @@ measures them.
     PYTHONPATH=services/generator .venv/bin/python bench/model_quality.py \
         [--model models/billionsongs-small] [--ids 100] [--first-id 1]
 
-The generator service's engine is not on main yet, so this uses its own
-sampling loop with the model's generation settings (prompt <|endoftext|>,
-top-k 40, temperature 1.0, at most max_new_tokens): every song gets its own
-torch.Generator seeded by its id, and the batch decodes together with a KV
-cache. Song texts may therefore differ from the generator service's for the
-same id; the figures measure the model, not the service.
+Songs come from the generator service's own engine (generator.engine, the
+same code `make run` serves), with the model's generation settings: prompt
+<|endoftext|>, top-k 40, temperature 1.0, at most max_new_tokens; so song N
+here is song N on the site (float32 on CPU).
 
 Per song: ends with <|endoftext|> within the limit; has a title of its own
 (title marker present, title not empty and not just the first lyric line);
@@ -26,45 +24,25 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import GenerationConfig
 
-from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song
+from generator.songformat import LYRICS_MARKER, TITLE_MARKER, parse_song
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@torch.no_grad()
-def generate(model, tokenizer, ids: list[int], top_k: int, temperature: float, max_new: int) -> list[tuple[str, bool]]:
-    """(text, ended) per song id. Finished rows leave the batch (their KV cache
-    rows are dropped) so long songs do not make every row pay."""
-    eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
-    gens = [torch.Generator().manual_seed(i) for i in ids]
-    out: list[list[int]] = [[] for _ in ids]
-    ended = [False] * len(ids)
-    live = list(range(len(ids)))  # batch row -> song index
-    tokens = torch.full((len(ids), 1), eos, dtype=torch.long)
-    past = None
-    for _ in range(max_new):
-        res = model(input_ids=tokens, past_key_values=past, use_cache=True)
-        past = res.past_key_values
-        logits = res.logits[:, -1, :].float() / temperature  # (B, V)
-        top, idx = torch.topk(logits, top_k, dim=-1)
-        probs = torch.softmax(top, dim=-1)
-        nxt = [idx[r, torch.multinomial(probs[r], 1, generator=gens[s])].item() for r, s in enumerate(live)]
-        keep = []
-        for r, (s, t) in enumerate(zip(live, nxt)):
-            if t == eos:
-                ended[s] = True
-            else:
-                out[s].append(t)
-                keep.append(r)
-        if not keep:
-            break
-        if len(keep) < len(live):
-            past.batch_select_indices(torch.tensor(keep))
-        live = [live[r] for r in keep]
-        tokens = torch.tensor([[nxt[r]] for r in keep])
-    return [(tokenizer.decode(o, skip_special_tokens=False), e) for o, e in zip(out, ended)]
+def generate(model_dir: str, ids: list[int], top_k: int, temperature: float,
+             max_new: int) -> list[tuple[str, bool]]:
+    """(text, ended) per song id, written by the generator's engine."""
+    from generator.engine import Engine, GenerationConfig as EngineConfig
+    from generator.model import load_gpt2
+    from generator.songs import decode, end_of_text_id, load_tokenizer
+
+    tokenizer = load_tokenizer(model_dir)
+    gen = EngineConfig(eot_id=end_of_text_id(tokenizer), max_new_tokens=max_new, top_k=top_k,
+                       temperature=temperature)
+    done = Engine(load_gpt2(model_dir, "cpu"), gen, max_batch=len(ids)).generate(ids)
+    return [(decode(tokenizer, done[i].tokens), not done[i].failed) for i in ids]
 
 
 def max_run(lines: list[str]) -> int:
@@ -107,12 +85,10 @@ def main(argv: list[str] | None = None) -> dict:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
 
-    model = AutoModelForCausalLM.from_pretrained(a.model).eval()
-    tokenizer = AutoTokenizer.from_pretrained(a.model)
     gen = GenerationConfig.from_pretrained(a.model)
     ids = list(range(a.first_id, a.first_id + a.ids))
     t0 = time.time()
-    texts = generate(model, tokenizer, ids, gen.top_k, gen.temperature, gen.max_new_tokens)
+    texts = generate(a.model, ids, gen.top_k, gen.temperature, gen.max_new_tokens)
     seconds = time.time() - t0
     songs = [dict(id=i, **measure(t, e)) for i, (t, e) in zip(ids, texts)]
     n = len(songs)
@@ -123,8 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
         "model": str(Path(a.model).resolve().relative_to(REPO)) if Path(a.model).resolve().is_relative_to(REPO)
         else a.model,
         "songs": n, "first_id": a.first_id,
-        "sampler": f"bench loop: top-k {gen.top_k}, temperature {gen.temperature}, "
-                   f"max {gen.max_new_tokens} new tokens, torch.Generator seeded per id",
+        "sampler": f"generator engine: top-k {gen.top_k}, temperature {gen.temperature}, "
+                   f"max {gen.max_new_tokens} new tokens, float32 CPU",
         "ended_within_limit": share("ended"), "has_own_title": share("has_title"),
         "at_least_4_lines": share("four_lines"), "no_line_repeated_over_4": share("no_loop"),
         "all_four": sum(s["ended"] and s["has_title"] and s["four_lines"] and s["no_loop"] for s in songs) / n,
