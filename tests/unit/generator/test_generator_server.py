@@ -195,3 +195,25 @@ def test_metrics_count_songs_and_tokens(served):
     # The worker reports when it goes idle: nothing queued, no rows busy.
     assert pool.wait_until(lambda: value("generator_batch_fill") == 0.0 and value("generator_queue_depth") == 0.0, 10)
     assert value("generator_tokens_per_second") >= 0.0
+
+
+def test_model_info_is_unavailable_while_no_worker_is_warm(generator_settings):
+    """Before a worker is warm the release is unknown; callers must get
+    UNAVAILABLE (and back off), never an empty release to key caches by."""
+    from types import SimpleNamespace
+
+    from generator.server import GeneratorService
+
+    class Aborted(Exception):
+        pass
+
+    class Context:
+        def abort(self, code, message):
+            self.code = code
+            raise Aborted(message)
+
+    service = GeneratorService(generator_settings, SimpleNamespace(device=None), model=None)
+    context = Context()
+    with pytest.raises(Aborted, match="warming up"):
+        service.GetModelInfo(generator_pb2.GetModelInfoRequest(), context)
+    assert context.code == grpc.StatusCode.UNAVAILABLE
