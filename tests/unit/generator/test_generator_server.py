@@ -106,9 +106,20 @@ def test_concurrent_requests_for_one_id_generate_it_once(served, reference):
 
     def call(n):
         results[n] = stub.GetSong(generator_pb2.GetSongRequest(song_id=song_id), timeout=60)
+    # Freeze the workers until all 8 requests wait for the song, so the
+    # requests overlap however slowly the threads start on a loaded machine.
+    pids = [w.process.pid for w in pool.workers]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
     threads = [threading.Thread(target=call, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
+    try:
+        for t in threads:
+            t.start()
+        assert pool.wait_until(
+            lambda: song_id in pool.flights and len(pool.flights[song_id].subscribers) == 8, 30)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
     for t in threads:
         t.join()
     assert all(same(r, reference(song_id)) for r in results)
