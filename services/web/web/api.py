@@ -7,12 +7,11 @@ from flask import Blueprint, abort, jsonify, make_response, request, session, ur
 from flask_wtf.csrf import generate_csrf
 
 from billionsongs.common.ids import parse_song_id
-from billionsongs.common.songcache import CachedSong
 from web import auth
 from web.clients import Song, Unauthenticated
 from web.errors import error_response
 from web.pages import TOP_MAX_AGE
-from web.songs import song_etag
+from web.songs import ready_song, song_etag
 from web.util import absolute, current_user, ext, private, public, random_song_id, sign_in
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -25,18 +24,6 @@ def _song_id(id_text: str) -> int:
     return song_id
 
 
-def _ready_song(song_id: int) -> CachedSong:
-    release = ext("release").current()
-    found, _ = ext("songs").lookup(release, song_id)
-    if found is None:
-        for event in ext("songs").generate(release, song_id):
-            if isinstance(event, CachedSong):
-                found = event
-    if found is None or found.failed:
-        abort(404)
-    return found
-
-
 def _signed_in():
     user = current_user()
     if user is None:
@@ -46,7 +33,7 @@ def _signed_in():
 
 @bp.get("/songs/<id_text>")
 def song(id_text: str):
-    song = _ready_song(_song_id(id_text))
+    song = ready_song(_song_id(id_text))
     response = jsonify(id=str(song.song_id), title=song.title, lyrics=song.lyrics,
                        model_release=song.model_release)
     settings = ext("settings")
@@ -130,7 +117,7 @@ def vote(id_text: str):
     data = auth.json_body()
     if "vote" not in data or data["vote"] not in ("up", "down", None):
         return error_response(400, 'vote must be "up", "down" or null')
-    song = _ready_song(song_id)
+    song = ready_song(song_id)
     try:
         votes = ext("clients").cast_vote(
             user["id"], Song(song.song_id, song.title, song.lyrics, song.model_release), data["vote"])

@@ -151,7 +151,8 @@ def _stream_page(song_id: int, pieces: list[Piece], events):
 
 # --- the vote widget (iframe) ---------------------------------------------------------
 
-def _song_for_vote(song_id: int) -> CachedSong:
+def ready_song(song_id: int) -> CachedSong:
+    """The finished song (generated now if need be), or 404; for votes and the API."""
     release = ext("release").current()
     found, _ = ext("songs").lookup(release, song_id)
     if found is None:
@@ -177,7 +178,7 @@ def vote_widget(id_text: str):
         choice = request.form.get("vote", "")
         if choice not in ("up", "down", "none"):
             abort(400)
-        song = _song_for_vote(song_id)
+        song = ready_song(song_id)
         clients.cast_vote(user["id"], Song(song.song_id, song.title, song.lyrics, song.model_release),
                           None if choice == "none" else choice)
         return private(redirect(url_for("songs.vote_widget", id_text=str(song_id)), 303))
