@@ -40,3 +40,26 @@ def redis_url(redis_server):
     client.flushall()
     client.close()
     return redis_server.url
+
+
+# --- generator --------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def generator_model_dir(tmp_path_factory):
+    """A tiny random GPT-2 with title/lyrics markers, built once per session.
+
+    end_bias 0.3 makes most songs end after some tens of tokens, and a few run
+    past 128 tokens (failed songs at GENERATOR_MAX_NEW_TOKENS=128).
+    """
+    from generator.randommodel import make_random_model
+    return make_random_model(tmp_path_factory.mktemp("generator") / "tiny", n_layer=2, n_head=2, n_embd=64,
+                             n_positions=256, vocab_size=512, end_bias=0.3)
+
+
+@pytest.fixture(scope="session")
+def generator_settings(generator_model_dir):
+    """Settings of every generator test: one torch thread per process (shared CI cores)."""
+    from generator.settings import GeneratorSettings
+    return GeneratorSettings(listen="127.0.0.1:0", model_dir=str(generator_model_dir), device="cpu",
+                             workers=1, max_batch=64, max_songs_per_request=100, max_new_tokens=128,
+                             threads=1)

@@ -1,0 +1,127 @@
+"""The batching engine: continuous batching over a fixed-shape decode step.
+
+Songs wait in a queue; each free row (slot) of the batch takes the next one at
+once, and a finished song frees its row for the next step, so work follows the
+real song lengths. Every step runs all ``max_batch`` rows (idle rows are
+padding) and every row attends over the whole static cache, masked to its own
+part: shapes never change, so a song is byte-identical whichever batch it ran
+in. Tokens, positions and the KV cache stay on the device; the only host copy
+per step is the (B,) vector of new tokens, needed to see which songs ended.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import torch
+
+from generator.model import GPT
+from generator.sampling import sample, song_id_to_int64
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    eot_id: int                # prompt and stop token (<|endoftext|>)
+    max_new_tokens: int = 1024
+    top_k: int = 40
+    temperature: float = 1.0
+
+
+@dataclass
+class Finished:
+    song_id: int
+    tokens: list[int]          # generated tokens, including the final end-of-text if any
+    failed: bool               # True: no end-of-text within max_new_tokens
+
+
+@dataclass
+class _Row:
+    song_id: int
+    tokens: list[int] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(self, model: GPT, gen: GenerationConfig, max_batch: int):
+        self.model, self.gen, self.max_batch = model, gen, max_batch
+        device = model.device
+        # One cache position per generated token: the prompt token sits at 0 and
+        # the token generated at step t is fed back at position t + 1.
+        self.cache = model.new_cache(max_batch, gen.max_new_tokens)
+        self.tokens = torch.full((max_batch,), gen.eot_id, dtype=torch.int64, device=device)
+        self.pos = torch.zeros(max_batch, dtype=torch.int64, device=device)
+        self.ids = torch.zeros(max_batch, dtype=torch.int64, device=device)
+        self.rows: list[_Row | None] = [None] * max_batch
+        self.waiting: deque[int] = deque()
+        self.steps = 0             # decode steps run (for tests and stats)
+
+    # -- queue ------------------------------------------------------------
+    def submit(self, song_id: int) -> None:
+        song_id_to_int64(song_id)  # reject non-uint64 ids before they reach a row
+        self.waiting.append(song_id)
+
+    def cancel(self, song_id: int) -> None:
+        """Drop a waiting or running song; its row is free for the next step."""
+        try:
+            self.waiting.remove(song_id)
+        except ValueError:
+            pass
+        for slot, row in enumerate(self.rows):
+            if row is not None and row.song_id == song_id:
+                self.rows[slot] = None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.waiting) or any(r is not None for r in self.rows)
+
+    @property
+    def active(self) -> int:
+        return sum(r is not None for r in self.rows)
+
+    def _fill_free_rows(self) -> None:
+        for slot in range(self.max_batch):
+            if not self.waiting:
+                return
+            if self.rows[slot] is None:
+                song_id = self.waiting.popleft()
+                self.rows[slot] = _Row(song_id)
+                self.tokens[slot] = self.gen.eot_id
+                self.pos[slot] = 0
+                self.ids[slot] = song_id_to_int64(song_id)
+
+    # -- one step ---------------------------------------------------------
+    def step(self) -> tuple[list[tuple[int, int]], list[Finished]]:
+        """Run one decode step for every row.
+
+        Returns (song_id, new token) for each running song, and the songs that
+        finished at this step (their rows are already free).
+        """
+        self._fill_free_rows()
+        logits = self.model.step(self.tokens, self.pos, self.cache)                      # (B, V)
+        # The step index t of the token being sampled equals the input position.
+        nxt = sample(logits, self.ids, self.pos, self.gen.top_k, self.gen.temperature)   # (B,)
+        self.tokens = nxt
+        self.pos = torch.clamp(self.pos + 1, max=self.cache.length - 1)
+        self.steps += 1
+        new_tokens = nxt.tolist()                                                        # the one host sync
+        emitted, finished = [], []
+        for slot, row in enumerate(self.rows):
+            if row is None:
+                continue
+            token = new_tokens[slot]
+            row.tokens.append(token)
+            emitted.append((row.song_id, token))
+            ended = token == self.gen.eot_id
+            if ended or len(row.tokens) >= self.gen.max_new_tokens:
+                finished.append(Finished(row.song_id, row.tokens, failed=not ended))
+                self.rows[slot] = None
+        return emitted, finished
+
+    def generate(self, song_ids) -> dict[int, Finished]:
+        """Generate every id (continuous batching); for the CLI, bench and tests."""
+        for song_id in song_ids:
+            self.submit(song_id)
+        done: dict[int, Finished] = {}
+        while self.busy:
+            for f in self.step()[1]:
+                done[f.song_id] = f
+        return done

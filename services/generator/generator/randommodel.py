@@ -1,0 +1,65 @@
+"""A small random-initialised GPT-2 with a byte-level BPE tokenizer, saved with
+save_pretrained: the stand-in when the bundled model is missing (`make run`
+says so plainly), and the model of the tests and the bench. Its text is noise."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER
+
+_CORPUS = """\
+I walked along the river in the morning light
+and every song I ever knew came back to me tonight
+hold on, hold on, the road is long and the night is cold
+we were young and we were restless, we were never told
+la la la, the radio is playing our old song
+dancing in the kitchen till the break of dawn
+my heart is a drum and it beats for you
+under the neon, under the rain, under the blue
+"""
+
+
+def build_tokenizer(vocab_size: int, markers: bool):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = [END_OF_TEXT] + ([TITLE_MARKER, LYRICS_MARKER] if markers else [])
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_CORPUS.splitlines() * 4, trainer)
+    return tok
+
+
+def make_random_model(out_dir: str | Path, *, n_layer: int = 2, n_head: int = 2, n_embd: int = 64,
+                      n_positions: int = 1024, vocab_size: int = 512, markers: bool = True,
+                      end_bias: float | None = None, seed: int = 0) -> Path:
+    """Write config.json, model.safetensors and tokenizer files to ``out_dir``.
+
+    ``end_bias`` lifts the end-of-text logit so songs end after some tens of
+    tokens (random weights alone almost never end one); None leaves it random.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    out_dir = Path(out_dir)
+    tok = build_tokenizer(vocab_size, markers)
+    config = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=n_positions, n_embd=n_embd,
+                        n_layer=n_layer, n_head=n_head, bos_token_id=tok.token_to_id(END_OF_TEXT),
+                        eos_token_id=tok.token_to_id(END_OF_TEXT))
+    torch.manual_seed(seed)  # only model creation; generation never touches the global RNG
+    model = GPT2LMHeadModel(config).eval()
+    if end_bias is not None:
+        eot = tok.token_to_id(END_OF_TEXT)
+        with torch.no_grad():
+            # A constant 1.0 in hidden dim 0 after ln_f, weighted only in the
+            # end-of-text row, adds end_bias to that logit at every step.
+            model.transformer.ln_f.weight[0] = 0.0
+            model.transformer.ln_f.bias[0] = 1.0
+            model.transformer.wte.weight[:, 0] = 0.0
+            model.transformer.wte.weight[eot, 0] = end_bias
+    model.save_pretrained(out_dir)
+    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=END_OF_TEXT, bos_token=END_OF_TEXT,
+                            model_max_length=n_positions).save_pretrained(out_dir)
+    return out_dir

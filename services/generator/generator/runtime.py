@@ -1,0 +1,39 @@
+"""Everything a generating process loads once: model, tokenizer, engine.
+Imports torch: only worker processes, the CLI's `generate` and the bench use it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tokenizers import Tokenizer
+
+from generator.engine import Engine, GenerationConfig
+from generator.model import load_gpt2
+from generator.settings import GeneratorSettings
+from generator.songs import end_of_text_id, load_tokenizer
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("GENERATOR_DEVICE=cuda but CUDA is not available")
+    return device
+
+
+@dataclass
+class Runtime:
+    engine: Engine
+    tokenizer: Tokenizer
+    device: str
+
+
+def load_runtime(settings: GeneratorSettings) -> Runtime:
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    device = resolve_device(settings.device)
+    tokenizer = load_tokenizer(settings.model_dir)
+    model = load_gpt2(settings.model_dir, device, settings.dtype)
+    gen = GenerationConfig(eot_id=end_of_text_id(tokenizer), max_new_tokens=settings.max_new_tokens,
+                           top_k=settings.top_k, temperature=settings.temperature)
+    return Runtime(Engine(model, gen, settings.max_batch), tokenizer, device)

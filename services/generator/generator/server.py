@@ -1,0 +1,113 @@
+"""The gRPC servicer: turns RPCs into pool subscriptions and events into
+Song messages. Runs in the server process, which never imports torch."""
+from __future__ import annotations
+
+import collections
+import logging
+
+import grpc
+
+from billionsongs.common.grpcserver import Server, create_server
+from billionsongs.v1 import generator_pb2, generator_pb2_grpc
+from generator.pool import Subscription, WorkerPool
+from generator.release import ModelDescription, generation_settings, release_id
+from generator.settings import GeneratorSettings
+from generator.songs import SongResult
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = generator_pb2.DESCRIPTOR.services_by_name["Generator"].full_name
+
+
+class GeneratorService(generator_pb2_grpc.GeneratorServicer):
+    def __init__(self, settings: GeneratorSettings, pool: WorkerPool, model: ModelDescription):
+        self.settings, self.pool, self.model = settings, pool, model
+        self._release: str | None = None
+
+    @property
+    def release(self) -> str:
+        # Known once a worker has said which device it runs on (the device type is part of it).
+        if self._release is None and self.pool.device:
+            self._release = release_id(self.model.digest, generation_settings(self.settings, self.pool.device))
+        return self._release or ""
+
+    def _song(self, r: SongResult) -> generator_pb2.Song:
+        return generator_pb2.Song(song_id=r.song_id, title=r.title, lyrics=r.lyrics,
+                                  model_release=self.release, failed=r.failed, failure=r.failure,
+                                  token_count=r.token_count)
+
+    def _subscribe(self, song_ids, stream: bool, context) -> Subscription:
+        sub = self.pool.subscribe(song_ids, stream)
+        # Runs when the RPC ends for any reason: a cancelled or timed-out
+        # request stops its generation unless another request still wants it.
+        context.add_callback(lambda: self.pool.unsubscribe(sub))
+        return sub
+
+    def _events(self, sub: Subscription, context):
+        """Events for ``sub`` until the caller's deadline."""
+        while True:
+            try:
+                event = sub.events.get(timeout=context.time_remaining())
+            except Exception:  # queue.Empty: the deadline passed
+                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "song not generated within the deadline")
+            kind = event[0]
+            if kind == "error":
+                context.abort(grpc.StatusCode.UNAVAILABLE, event[1])
+            if kind == "cancelled":
+                context.abort(grpc.StatusCode.CANCELLED, "request cancelled")
+            yield event
+
+    def GetSong(self, request, context):
+        sub = self._subscribe([request.song_id], False, context)
+        for event in self._events(sub, context):
+            if event[0] == "song":
+                return self._song(event[1])
+
+    def GetSongs(self, request, context):
+        ids = list(request.song_ids)
+        if len(ids) > self.settings.max_songs_per_request:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"{len(ids)} song ids; at most {self.settings.max_songs_per_request} per request")
+        if not ids:
+            return
+        wanted = collections.Counter(ids)
+        sub = self._subscribe(ids, False, context)
+        left = len(wanted)
+        for event in self._events(sub, context):
+            if event[0] == "song":
+                song = self._song(event[1])
+                for _ in range(wanted[song.song_id]):  # an id asked twice is answered twice
+                    yield song
+                left -= 1
+                if not left:
+                    return
+
+    def StreamSong(self, request, context):
+        sub = self._subscribe([request.song_id], True, context)
+        for event in self._events(sub, context):
+            if event[0] == "piece":
+                yield generator_pb2.StreamSongResponse(
+                    piece=generator_pb2.SongPiece(title=event[1], lyrics=event[2]))
+            elif event[0] == "song":
+                yield generator_pb2.StreamSongResponse(song=self._song(event[1]))
+                return
+
+    def GetModelInfo(self, request, context):
+        s = self.settings
+        return generator_pb2.ModelInfo(
+            model_release=self.release, model_name=self.model.name, device=self.pool.device or s.device,
+            dtype=s.dtype, max_new_tokens=s.max_new_tokens, top_k=s.top_k, temperature=s.temperature,
+            max_batch_size=s.max_batch, max_songs_per_request=s.max_songs_per_request,
+            worker_mode=s.worker_mode, workers=s.workers, writes_titles=self.model.writes_titles)
+
+
+def build_server(settings: GeneratorSettings, pool: WorkerPool, model: ModelDescription,
+                 address: str | None = None) -> tuple[Server, GeneratorService]:
+    service = GeneratorService(settings, pool, model)
+    server = create_server(
+        address or settings.listen,
+        [lambda s: generator_pb2_grpc.add_GeneratorServicer_to_server(service, s)],
+        [SERVICE_NAME],
+        max_workers=64,  # handler threads mostly wait on their songs
+    )
+    return server, service

@@ -1,0 +1,35 @@
+"""Wiring: build the gRPC server (not serving yet), then ``prepare`` applies
+the migrations and opens the pool, after which health turns SERVING."""
+from __future__ import annotations
+
+import logging
+
+from votes import migrate
+from votes.accounts import Passwords
+from votes.service import SERVICE_NAME, VotesService, add_to_server
+from votes.settings import Settings
+from votes.store import Store
+
+from billionsongs.common.grpcserver import Server, create_server
+
+log = logging.getLogger(__name__)
+
+
+class VotesApp:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.service = VotesService(Passwords(settings.argon2))
+        self.server: Server = create_server(
+            settings.listen, [lambda s: add_to_server(self.service, s)], [SERVICE_NAME],
+            max_workers=settings.max_workers)
+
+    def prepare(self) -> None:
+        """Apply migrations, open the pool, then let calls through."""
+        version = migrate.migrate(self.settings.database_url)
+        log.info("database schema at version %d", version)
+        self.service.store = Store.connect(self.settings.database_url, self.settings.pool_size)
+
+    def close(self) -> None:
+        store, self.service.store = self.service.store, None
+        if store is not None:
+            store.close()

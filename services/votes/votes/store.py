@@ -1,0 +1,300 @@
+"""Accounts, votes and songs in PostgreSQL, through a psycopg connection pool.
+
+Every operation is one short transaction. Vote counts live on the song's row
+and change in the same transaction as the vote, under that row's lock, so
+concurrent voters on one song queue up and no vote is lost or counted twice.
+Locks are always taken in the order user row, then song rows by key, so
+casting a vote and deleting an account cannot deadlock each other.
+
+When the database goes away (restart, failover) the pool drops broken
+connections (``check``) and reconnects; an operation whose transaction did not
+reach COMMIT is retried until the caller's deadline, and one that may have
+committed is retried only when it is idempotent, otherwise the caller gets
+Unavailable. Nothing is acknowledged before COMMIT returns.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TypeVar
+
+import psycopg
+from prometheus_client import Counter
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from votes.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable
+
+log = logging.getLogger(__name__)
+
+DB_RETRIES = Counter("votes_db_retries_total", "Transactions retried, by reason", ["reason"])
+
+T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+
+
+def to_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: int
+    username: str
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class Counts:
+    up: int
+    down: int
+    mine: int  # +1, -1 or 0
+
+
+@dataclass(frozen=True)
+class TopRow:
+    song_key: int
+    title: str
+    up: int
+    down: int
+    score: int
+
+
+@dataclass(frozen=True)
+class VoteRow:
+    song_key: int
+    title: str
+    vote: int
+    voted_at_us: int
+
+
+class Store:
+    def __init__(self, pool: ConnectionPool, *, default_wait: float = 10.0):
+        self.pool = pool
+        # How long an operation may keep retrying when the caller set no deadline.
+        self.default_wait = default_wait
+
+    @classmethod
+    def connect(cls, conninfo: str, size: int, *, open_timeout: float = 30.0) -> Store:
+        pool = ConnectionPool(
+            conninfo, min_size=size, max_size=size, open=False, name="votes",
+            # A connection broken by a database restart is found and replaced
+            # when it is taken from the pool, not when a query fails on it.
+            check=ConnectionPool.check_connection,
+            kwargs={"connect_timeout": 5, "application_name": "votes"},
+            # Keep trying to reconnect through a long outage.
+            reconnect_timeout=3600)
+        pool.open(wait=True, timeout=open_timeout)
+        return cls(pool)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # -- the retry loop -------------------------------------------------------
+
+    def _transact(self, work: Callable[[psycopg.Connection], T], *, idempotent: bool,
+                  deadline: float | None) -> T:
+        deadline = time.monotonic() + self.default_wait if deadline is None else deadline
+        backoff = 0.02
+        while True:
+            committing = False
+            try:
+                with self.pool.connection(timeout=max(0.01, deadline - time.monotonic())) as conn:
+                    with conn.transaction():
+                        result = work(conn)
+                        committing = True
+                    return result
+            except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
+                # Rolled back by the server: always safe to run again.
+                DB_RETRIES.labels("conflict").inc()
+            except PoolTimeout:
+                raise Unavailable("database unavailable: no connection before the deadline") from None
+            except psycopg.OperationalError as error:
+                if committing and not idempotent:
+                    # The COMMIT may or may not have happened; running the
+                    # operation again could act twice.
+                    raise Unavailable("database connection lost while committing; "
+                                      "the outcome is unknown") from error
+                DB_RETRIES.labels("connection").inc()
+                log.warning("database error, retrying: %s", error)
+            if time.monotonic() + backoff >= deadline:
+                raise Unavailable("database unavailable: retries ran out before the deadline")
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 0.5)
+
+    # -- accounts -------------------------------------------------------------
+
+    def create_account(self, username: str, password_hash: str, *, deadline: float | None = None) -> Account:
+        def work(conn):
+            row = conn.execute(
+                "INSERT INTO users (username, password_hash) VALUES (%s, %s)"
+                " ON CONFLICT ((lower(username))) DO NOTHING RETURNING user_id",
+                (username, password_hash)).fetchone()
+            if row is None:
+                raise AlreadyExists(f"username {username!r} is taken")
+            return Account(row[0], username, password_hash)
+        return self._transact(work, idempotent=False, deadline=deadline)
+
+    def account_by_name(self, username: str, *, deadline: float | None = None) -> Account | None:
+        def work(conn):
+            row = conn.execute(
+                "SELECT user_id, username, password_hash FROM users WHERE lower(username) = lower(%s)",
+                (username,)).fetchone()
+            return None if row is None else Account(*row)
+        return self._transact(work, idempotent=True, deadline=deadline)
+
+    def account_by_id(self, user_id: int, *, deadline: float | None = None) -> Account:
+        def work(conn):
+            row = conn.execute("SELECT user_id, username, password_hash FROM users WHERE user_id = %s",
+                               (user_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no account with user_id {user_id}")
+            return Account(*row)
+        return self._transact(work, idempotent=True, deadline=deadline)
+
+    def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str, *,
+                              deadline: float | None = None) -> bool:
+        """Compare-and-set: False when the hash changed since it was read
+        (a concurrent password change), so a stale old password never wins."""
+        def work(conn):
+            cur = conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s AND password_hash = %s",
+                               (new_hash, user_id, old_hash))
+            return cur.rowcount == 1
+        # Setting the same value twice is harmless.
+        return self._transact(work, idempotent=True, deadline=deadline)
+
+    def delete_account(self, user_id: int, verified_hash: str, *, deadline: float | None = None) -> None:
+        def work(conn):
+            row = conn.execute("SELECT password_hash FROM users WHERE user_id = %s FOR UPDATE",
+                               (user_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no account with user_id {user_id}")
+            if row[0] != verified_hash:
+                raise Unauthenticated("the password changed meanwhile; try again")
+            # Lock the songs this user voted on in key order (see module doc).
+            conn.execute(
+                "SELECT 1 FROM songs s JOIN votes v USING (model_release, song_key)"
+                " WHERE v.user_id = %s ORDER BY s.model_release, s.song_key FOR UPDATE OF s",
+                (user_id,))
+            conn.execute(
+                "UPDATE songs s SET up = s.up - (v.vote = 1)::int, down = s.down - (v.vote = -1)::int"
+                " FROM votes v WHERE v.user_id = %s"
+                " AND v.model_release = s.model_release AND v.song_key = s.song_key",
+                (user_id,))
+            conn.execute("DELETE FROM users WHERE user_id = %s", (user_id,))  # votes cascade
+        # Not idempotent: a retry after a lost COMMIT would answer NOT_FOUND.
+        self._transact(work, idempotent=False, deadline=deadline)
+
+    # -- votes ----------------------------------------------------------------
+
+    @staticmethod
+    def _require_user(conn, user_id: int, lock: str = "") -> None:
+        if conn.execute(f"SELECT 1 FROM users WHERE user_id = %s {lock}", (user_id,)).fetchone() is None:
+            raise NotFound(f"no account with user_id {user_id}")
+
+    def cast_vote(self, user_id: int, release: str, song_key: int, vote: int, title: str, lyrics: str,
+                  *, deadline: float | None = None) -> tuple[Counts, bool]:
+        """Set the user's vote (+1, -1, 0 to withdraw); return the song's counts
+        and whether anything changed."""
+        def lock_song(conn):
+            return conn.execute(
+                "SELECT up, down FROM songs WHERE model_release = %s AND song_key = %s FOR UPDATE",
+                (release, song_key)).fetchone()
+
+        def work(conn):
+            # KEY SHARE keeps the account from being deleted until we commit;
+            # taking it first keeps the lock order of delete_account.
+            self._require_user(conn, user_id, "FOR KEY SHARE")
+            song = lock_song(conn)
+            if song is None:
+                if vote == 0:
+                    return Counts(0, 0, 0), False
+                if not title:
+                    raise InvalidArgument("title is required with the first vote on a song "
+                                          "(it is stored durably)")
+                conn.execute(
+                    "INSERT INTO songs (model_release, song_key, title, lyrics) VALUES (%s, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING", (release, song_key, title, lyrics))
+                song = lock_song(conn)
+            up, down = song
+            row = conn.execute(
+                "SELECT vote FROM votes WHERE user_id = %s AND model_release = %s AND song_key = %s",
+                (user_id, release, song_key)).fetchone()
+            old = 0 if row is None else row[0]
+            if old == vote:
+                return Counts(up, down, vote), False
+            if vote == 0:
+                conn.execute("DELETE FROM votes WHERE user_id = %s AND model_release = %s AND song_key = %s",
+                             (user_id, release, song_key))
+            elif old == 0:
+                conn.execute("INSERT INTO votes (user_id, model_release, song_key, vote) VALUES (%s, %s, %s, %s)",
+                             (user_id, release, song_key, vote))
+            else:
+                conn.execute("UPDATE votes SET vote = %s, voted_at = now()"
+                             " WHERE user_id = %s AND model_release = %s AND song_key = %s",
+                             (vote, user_id, release, song_key))
+            up += (vote == 1) - (old == 1)
+            down += (vote == -1) - (old == -1)
+            conn.execute("UPDATE songs SET up = %s, down = %s WHERE model_release = %s AND song_key = %s",
+                         (up, down, release, song_key))
+            return Counts(up, down, vote), True
+        # Setting a vote to a value is idempotent, so a retry after a lost
+        # COMMIT is safe (it finds the vote already there).
+        return self._transact(work, idempotent=True, deadline=deadline)
+
+    def song_votes(self, release: str, song_key: int, user_id: int | None, *,
+                   deadline: float | None = None) -> Counts:
+        def work(conn):
+            if user_id is not None:
+                self._require_user(conn, user_id)
+            row = conn.execute(
+                "SELECT coalesce(s.up, 0), coalesce(s.down, 0), coalesce(v.vote, 0) FROM (SELECT 1) one"
+                " LEFT JOIN songs s ON s.model_release = %(r)s AND s.song_key = %(k)s"
+                " LEFT JOIN votes v ON v.user_id = %(u)s AND v.model_release = %(r)s AND v.song_key = %(k)s",
+                {"r": release, "k": song_key, "u": user_id}).fetchone()
+            return Counts(*row)
+        return self._transact(work, idempotent=True, deadline=deadline)
+
+    def top_songs(self, release: str, limit: int, *, deadline: float | None = None) -> list[TopRow]:
+        def work(conn):
+            rows = conn.execute(
+                "SELECT song_key, title, up, down, score FROM songs"
+                " WHERE model_release = %s AND up + down > 0"
+                " ORDER BY score DESC, up DESC, song_key ASC LIMIT %s", (release, limit)).fetchall()
+            return [TopRow(*row) for row in rows]
+        return self._transact(work, idempotent=True, deadline=deadline)
+
+    def user_votes(self, user_id: int, release: str, limit: int, after: tuple[int, int] | None, *,
+                   deadline: float | None = None) -> tuple[list[VoteRow], bool]:
+        """Newest first, ``limit`` rows after the position ``after`` =
+        (voted_at in us, song_key); also whether more rows follow."""
+        def work(conn):
+            self._require_user(conn, user_id)
+            query = ("SELECT v.song_key, s.title, v.vote, v.voted_at FROM votes v"
+                     " JOIN songs s USING (model_release, song_key)"
+                     " WHERE v.user_id = %s AND v.model_release = %s")
+            params: list = [user_id, release]
+            if after is not None:
+                query += " AND (v.voted_at, v.song_key) < (%s, %s)"
+                params += [from_us(after[0]), after[1]]
+            query += " ORDER BY v.voted_at DESC, v.song_key DESC LIMIT %s"
+            rows = conn.execute(query, [*params, limit + 1]).fetchall()
+            return [VoteRow(k, t, v, to_us(at)) for k, t, v, at in rows[:limit]], len(rows) > limit
+        return self._transact(work, idempotent=True, deadline=deadline)
+
+    def stored_song(self, release: str, song_key: int, *, deadline: float | None = None) -> tuple[str, str]:
+        def work(conn):
+            row = conn.execute("SELECT title, lyrics FROM songs WHERE model_release = %s AND song_key = %s",
+                               (release, song_key)).fetchone()
+            if row is None:
+                raise NotFound("no stored song with that id in that model release (nobody voted on it)")
+            return row
+        return self._transact(work, idempotent=True, deadline=deadline)

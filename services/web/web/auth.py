@@ -1,0 +1,137 @@
+"""Register, sign in, sign out. Accounts live in the votes service; the session
+cookie holds only the user id and name (signed, HttpOnly, SameSite=Lax)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, make_response, redirect, render_template, request, session, url_for
+
+from web import metrics
+from web.clients import AlreadyExists, InvalidArgument, Unauthenticated
+from web.ratelimit import over_limit
+from web.util import ext, private, safe_next, sign_in
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+# A cookie scripts may read, holding no secret: only "someone is signed in here", so the
+# cached pages' header asks /api/session for the name only when it is worth asking.
+HINT_COOKIE = "bs_signed_in"
+MAX_USERNAME = 32
+MAX_PASSWORD = 256
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+
+
+def check_login_rate(username: str) -> None:
+    """Per client address and per account name, shared by every replica through Redis."""
+    redis = ext("redis")
+    limit = ext("settings").login_attempts_per_minute
+    for key in (f"ratelimit:login:addr:{request.remote_addr}", f"ratelimit:login:user:{username.lower()}"):
+        retry_after = over_limit(redis, key, limit)
+        if retry_after:
+            metrics.LOGIN_LIMITED.inc()
+            raise RateLimited(retry_after)
+
+
+def validate(username: str, password: str) -> str | None:
+    if not username or not password:
+        return "Enter a user name and a password."
+    if len(username) > MAX_USERNAME:
+        return f"User names have at most {MAX_USERNAME} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"Passwords have at most {MAX_PASSWORD} characters."
+    return None
+
+
+def authenticate(username: str, password: str):
+    """The user, or None for a wrong name or password (one answer for both)."""
+    check_login_rate(username)
+    try:
+        return ext("clients").authenticate(username, password)
+    except (Unauthenticated, InvalidArgument):
+        return None
+
+
+def register_user(username: str, password: str):
+    """(user, None), or (None, (status, reason))."""
+    reason = validate(username, password)
+    if reason:
+        return None, (400, reason)
+    try:
+        return ext("clients").register(username, password), None
+    except AlreadyExists:
+        return None, (409, "That user name is taken.")
+    except InvalidArgument as error:
+        return None, (400, str(error) or "That user name or password is not allowed.")
+
+
+def with_hint(response, signed_in: bool):
+    if signed_in:
+        response.set_cookie(HINT_COOKIE, "1", max_age=30 * 24 * 3600, samesite="Lax",
+                            secure=ext("settings").session_cookie_secure, httponly=False)
+    else:
+        response.delete_cookie(HINT_COOKIE, samesite="Lax")
+    return response
+
+
+def _form_page(template: str, status: int = 200, **context):
+    return private(make_response(render_template(template, next=safe_next(request.values.get("next")),
+                                                 **context), status))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    if request.method == "GET":
+        return _form_page("auth/register.html")
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    if password != request.form.get("password2", password):
+        return _form_page("auth/register.html", 400, error="The passwords do not match.", username=username)
+    user, problem = register_user(username, password)
+    if problem:
+        return _form_page("auth/register.html", problem[0], error=problem[1], username=username)
+    sign_in(user)
+    return private(with_hint(redirect(safe_next(request.form.get("next")), 303), True))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        return _form_page("auth/login.html")
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    if validate(username, password):
+        return _form_page("auth/login.html", 400, error="Enter your user name and password.", username=username)
+    try:
+        user = authenticate(username, password)
+    except RateLimited as limited:
+        response = _form_page("auth/login.html", 429, error="Too many attempts. Wait a minute and try again.",
+                              username=username)
+        response.headers["Retry-After"] = str(limited.retry_after)
+        return response
+    if user is None:
+        return _form_page("auth/login.html", 401, error="Wrong user name or password.", username=username)
+    sign_in(user)
+    return private(with_hint(redirect(safe_next(request.form.get("next")), 303), True))
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return private(with_hint(redirect(safe_next(request.form.get("next")), 303), False))
+
+
+@bp.get("/logout")
+def logout_page():
+    # Signing out changes state, so it takes a POST (with CSRF); a GET only offers the button.
+    if "uid" not in session:
+        return private(redirect(url_for("pages.make_random"), 303))
+    return _form_page("auth/logout.html")
+
+
+def json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400)
+    return data

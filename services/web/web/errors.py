@@ -1,0 +1,72 @@
+"""Every error as a clear page (or JSON under /api/), never a bare 500 or a hang."""
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException
+
+from web.clients import ServiceError, Unavailable
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Bad request", "That request did not make sense to us."),
+    401: ("Sign in first", "You need to be signed in for that."),
+    403: ("Not allowed", "You cannot do that."),
+    404: ("No such song", "There is nothing here. Every number from 0 to 18446744073709551615 is a song, though."),
+    405: ("Not allowed", "That method is not allowed here."),
+    413: ("Too large", "That request was far too large."),
+    429: ("Slow down", "Too many attempts. Please wait a minute and try again."),
+    500: ("Something broke", "Something went wrong on our side. Please try again."),
+    503: ("The songwriter is resting", "Our songwriter is taking a short break. Songs you have seen still "
+          "work; new ones will be back in a minute."),
+}
+
+
+def error_response(status: int, message: str | None = None, retry_after: int | None = None):
+    title, default = MESSAGES.get(status, MESSAGES[500])
+    text = message or default
+    if request.path.startswith("/api/"):
+        response = jsonify(error=text)
+    else:
+        response = render_template("errors/error.html", status=status, title=title, message=text)
+    from flask import make_response
+    response = make_response(response, status)
+    response.headers["Cache-Control"] = "private, no-store"
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def register(app) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return error_response(400, "The form expired or came from elsewhere (CSRF check failed). "
+                                   "Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return error_response(error.code or 500, None if error.code in MESSAGES else error.description)
+
+    @app.errorhandler(Unavailable)
+    def unavailable(error):
+        log.warning("backend unavailable: %s", error)
+        return error_response(503, retry_after=30)
+
+    @app.errorhandler(ServiceError)
+    def service_error(error):
+        log.error("backend error: %s", error)
+        return error_response(503, retry_after=30)
+
+    @app.errorhandler(RedisError)
+    def redis_error(error):
+        log.warning("redis unavailable: %s", error)
+        return error_response(503, retry_after=10)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        log.exception("unhandled error")
+        return error_response(500)

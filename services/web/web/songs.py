@@ -1,0 +1,192 @@
+"""The song page, the song being written, and the vote widget.
+
+The song page is the same for every visitor (invariant 4): public, long s-maxage,
+a strong ETag from (model release, id, site version), no session access. What is
+personal (votes, sign-in) lives in the vote widget, loaded in an iframe, private.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+
+from flask import (Blueprint, Response, abort, current_app, g, make_response, redirect, render_template,
+                   request, stream_with_context, url_for)
+from markupsafe import escape
+
+from billionsongs.common.ids import parse_song_id
+from billionsongs.common.songcache import CachedSong
+from web import metrics
+from web.clients import ServiceError, Song, Unauthenticated, Unavailable
+from web.songstore import Piece
+from web.util import current_user, ext, private, public, random_song_id
+
+bp = Blueprint("songs", __name__)
+
+
+def song_etag(release: str, song_id: int) -> str:
+    text = f"{release}\0{song_id}\0{ext('site_version')}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def canonical_id_or_404(id_text: str) -> int:
+    song_id = parse_song_id(id_text)
+    if song_id is None:
+        abort(404)
+    return song_id
+
+
+def excerpt(lyrics: str, lines: int = 3, chars: int = 200) -> str:
+    kept = [line.strip() for line in lyrics.splitlines() if line.strip()][:lines]
+    text = " / ".join(kept)
+    return text if len(text) <= chars else text[:chars - 1].rstrip() + "…"
+
+
+def render_song(song: CachedSong) -> Response:
+    html = render_template("songs/song.html", song=song, song_id=str(song.song_id),
+                           description=excerpt(song.lyrics))
+    response = make_response(html)
+    settings = ext("settings")
+    public(response, settings.song_max_age, settings.song_s_maxage)
+    response.set_etag(song_etag(song.model_release, song.song_id))
+    return response
+
+
+def failed_song(song_id: int):
+    if request.args.get("fallback") == "random":
+        response = redirect(url_for("songs.song", id_text=str(random_song_id())), 302)
+        return private(response)
+    abort(404)
+
+
+@bp.get("/song/<id_text>")
+def song(id_text: str):
+    song_id = canonical_id_or_404(id_text)
+    if id_text != str(song_id):
+        target = url_for("songs.song", id_text=str(song_id))
+        if request.query_string:
+            target += "?" + request.query_string.decode("latin-1")
+        response = redirect(target, 301)
+        return public(response, 86400, 86400)
+    release = ext("release").current()
+    etag = song_etag(release, song_id)
+    if request.if_none_match.contains(etag):
+        response = make_response("", 304)
+        response.set_etag(etag)
+        settings = ext("settings")
+        return public(response, settings.song_max_age, settings.song_s_maxage)
+
+    found, source = ext("songs").lookup(release, song_id)
+    if found is not None:
+        metrics.SONG_SOURCE.labels(source).inc()
+        return failed_song(song_id) if found.failed else render_song(found)
+    return generate_page(release, song_id)
+
+
+def generate_page(release: str, song_id: int):
+    """Wait a moment for a new song; if it takes longer, stream it as it is written."""
+    events = ext("songs").generate(release, song_id)
+    pieces: list[Piece] = []
+    deadline = time.monotonic() + ext("settings").stream_after_s
+    for event in events:  # Unavailable before anything arrived -> the 503 page
+        if isinstance(event, CachedSong):
+            metrics.SONG_SOURCE.labels("generated").inc()
+            return failed_song(song_id) if event.failed else render_song(event)
+        pieces.append(event)
+        if time.monotonic() >= deadline:
+            break
+    else:
+        raise Unavailable("generation ended without a song")
+    metrics.SONG_SOURCE.labels("streamed").inc()
+    return Response(stream_with_context(_stream_page(song_id, pieces, events)),
+                    headers={"Cache-Control": "private, no-store", "X-Accel-Buffering": "no"},
+                    mimetype="text/html")
+
+
+def _stream_page(song_id: int, pieces: list[Piece], events):
+    """A chunked page that shows the song as it is written, then reloads itself into
+    the finished (cacheable) page with a meta refresh: no inline script needed."""
+    head, _, tail = render_template("songs/writing.html", song_id=str(song_id)).partition("<!--STREAM-->")
+    yield head
+    in_lyrics = False
+
+    def write(piece: Piece):
+        nonlocal in_lyrics
+        out = ""
+        if piece.title and not in_lyrics:
+            out += str(escape(piece.title))
+        if piece.lyrics:
+            if not in_lyrics:
+                out += '</h1><div class="lyrics lyrics-writing">'
+                in_lyrics = True
+            out += str(escape(piece.lyrics))
+        return out
+
+    for piece in pieces:
+        yield write(piece)
+    outcome = "done"
+    try:
+        for event in events:
+            if isinstance(event, CachedSong):
+                outcome = "failed" if event.failed else "done"
+                break
+            yield write(event)
+    except (ServiceError, Exception):  # the generator went away mid-song
+        current_app.logger.warning("stream of song %s broke off", song_id, exc_info=True)
+        outcome = "broken"
+    if not in_lyrics:
+        yield '</h1><div class="lyrics lyrics-writing">'
+    yield "</div>"
+    url = url_for("songs.song", id_text=str(song_id))
+    if outcome == "done":
+        yield (f'<meta http-equiv="refresh" content="0; url={url}">'
+               f'<p class="writing-status">Finished. <a href="{url}">Open the song</a>.</p>')
+    elif outcome == "failed":
+        yield (f'<meta http-equiv="refresh" content="1; url={url}?fallback=random">'
+               '<p class="writing-status">This one did not work out. Taking you to another song…</p>')
+    else:
+        yield (f'<p class="writing-status">The songwriter stopped mid-song. '
+               f'<a href="{url}">Try again</a> in a minute.</p>')
+    yield tail
+
+
+# --- the vote widget (iframe) ---------------------------------------------------------
+
+def _song_for_vote(song_id: int) -> CachedSong:
+    release = ext("release").current()
+    found, _ = ext("songs").lookup(release, song_id)
+    if found is None:
+        for event in ext("songs").generate(release, song_id):
+            if isinstance(event, CachedSong):
+                found = event
+    if found is None or found.failed:
+        abort(404)
+    return found
+
+
+@bp.route("/song/<id_text>/vote", methods=["GET", "POST"])
+def vote_widget(id_text: str):
+    song_id = canonical_id_or_404(id_text)
+    g.frameable = True  # only this page may sit in a frame, and only on our own pages
+    user = current_user()
+    release = ext("release").current()
+    clients = ext("clients")
+    error = None
+    if request.method == "POST":
+        if user is None:
+            abort(401)
+        choice = request.form.get("vote", "")
+        if choice not in ("up", "down", "none"):
+            abort(400)
+        song = _song_for_vote(song_id)
+        try:
+            votes = clients.cast_vote(user["id"], Song(song.song_id, song.title, song.lyrics, song.model_release),
+                                      None if choice == "none" else choice)
+        except Unauthenticated:
+            abort(401)
+        return private(redirect(url_for("songs.vote_widget", id_text=str(song_id)), 303))
+    try:
+        votes = clients.song_votes(song_id, release, user["id"] if user else 0)
+    except ServiceError:
+        votes, error = None, "Votes are unavailable right now."
+    html = render_template("songs/vote_widget.html", song_id=str(song_id), votes=votes, user=user, error=error)
+    return private(make_response(html))

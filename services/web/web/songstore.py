@@ -1,0 +1,171 @@
+"""Where a song page's text comes from: the Redis song cache, the durable copy of a
+voted song (Votes.GetStoredSong), or one generation for the id across the whole fleet.
+
+Single flight: the first request for an uncached id takes a Redis lock
+(``SET NX`` with a TTL) and streams the song from the generator, appending each
+piece to a Redis list; every other request, on any web replica, follows that list
+and the cache instead of asking the generator again. If the holder dies, its lock
+expires and a waiter takes over.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from billionsongs.common.songcache import CachedSong, SongCache
+
+from web.clients import Clients, ServiceError, Song, Unavailable
+
+log = logging.getLogger(__name__)
+
+RELEASE_KEY = "web:model_release"
+# Compare-and-delete, so a holder whose lock already expired never frees another's.
+_UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def lock_key(release: str, song_id: int) -> str:
+    return f"genlock:{release}:{song_id}"
+
+
+def progress_key(release: str, song_id: int) -> str:
+    return f"genprogress:{release}:{song_id}"
+
+
+@dataclass(frozen=True)
+class Piece:
+    title: str
+    lyrics: str
+
+
+class ReleaseTracker:
+    """The generator's current model release, cached per worker and refreshed.
+
+    When the generator is down we keep serving the last known release (from this
+    worker, else from Redis), so cached songs keep working.
+    """
+
+    def __init__(self, clients: Clients, redis, refresh_s: float = 30.0):
+        self.clients = clients
+        self.redis = redis
+        self.refresh_s = refresh_s
+        self._value = ""
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def current(self) -> str:
+        with self._lock:
+            if self._value and time.monotonic() - self._fetched_at < self.refresh_s:
+                return self._value
+            try:
+                value = self.clients.model_release()
+            except ServiceError:
+                value = self._value or self._remembered()
+                if not value:
+                    raise
+                # retry the generator soon, but not on every request
+                self._fetched_at = time.monotonic() - self.refresh_s + 2.0
+                self._value = value
+                return value
+            self._value, self._fetched_at = value, time.monotonic()
+        try:
+            self.redis.set(RELEASE_KEY, value)
+        except Exception:  # Redis down: the release is only a fallback hint there
+            log.warning("could not remember the model release in Redis", exc_info=True)
+        return value
+
+    def _remembered(self) -> str:
+        try:
+            raw = self.redis.get(RELEASE_KEY)
+        except Exception:
+            return ""
+        return raw.decode() if isinstance(raw, bytes) else (raw or "")
+
+
+class SongStore:
+    def __init__(self, clients: Clients, redis, *, lock_ttl_s: float = 150.0, wait_s: float = 150.0,
+                 poll_s: float = 0.1):
+        self.clients = clients
+        self.redis = redis
+        self.cache = SongCache(redis)
+        self.lock_ttl_s = lock_ttl_s
+        self.wait_s = wait_s
+        self.poll_s = poll_s
+
+    def lookup(self, release: str, song_id: int) -> tuple[CachedSong | None, str]:
+        """A ready song and where it came from ("cache" or "stored"), or (None, "")."""
+        song = self.cache.get(release, song_id)
+        if song is not None:
+            return song, "cache"
+        try:
+            stored = self.clients.stored_song(song_id, release)
+        except ServiceError:
+            stored = None  # votes down: we can still generate
+        if stored is None:
+            return None, ""
+        song = CachedSong(song_id, release, stored.title, stored.lyrics)
+        self.cache.put(song)
+        return song, "stored"
+
+    def generate(self, release: str, song_id: int) -> Iterator[Piece | CachedSong]:
+        """Pieces of the song as it is written, then the finished song (maybe failed).
+
+        Raises ``Unavailable`` when the generator cannot be reached or the wait is over.
+        """
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            song = self.cache.get(release, song_id)
+            if song is not None:
+                yield song
+                return
+            token = secrets.token_hex(8)
+            if self.redis.set(lock_key(release, song_id), token, nx=True, px=int(self.lock_ttl_s * 1000)):
+                yield from self._generate_holding_lock(release, song_id, token)
+                return
+            done = yield from self._follow(release, song_id, deadline)
+            if done:
+                return
+            if time.monotonic() > deadline:
+                raise Unavailable("timed out waiting for another request's generation")
+
+    def _generate_holding_lock(self, release: str, song_id: int, token: str) -> Iterator[Piece | CachedSong]:
+        progress = progress_key(release, song_id)
+        try:
+            for item in self.clients.stream_song(song_id):
+                if isinstance(item, Song):
+                    song = CachedSong(song_id, item.model_release or release, item.title, item.lyrics,
+                                      item.failed, item.failure)
+                    self.cache.put(song)
+                    if song.model_release != release:  # a new model rolled out meanwhile
+                        self.cache.put(CachedSong(song_id, release, song.title, song.lyrics,
+                                                  song.failed, song.failure))
+                    yield song
+                    return
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.rpush(progress, json.dumps(item, ensure_ascii=False))
+                pipe.pexpire(progress, int(self.lock_ttl_s * 1000))
+                pipe.execute()
+                yield Piece(*item)
+        finally:
+            self.redis.delete(progress)
+            self.redis.eval(_UNLOCK, 1, lock_key(release, song_id), token)
+
+    def _follow(self, release: str, song_id: int, deadline: float):
+        """Follow another request's generation; True when the song was yielded."""
+        offset = 0
+        while time.monotonic() < deadline:
+            song = self.cache.get(release, song_id)
+            if song is not None:
+                yield song
+                return True
+            for raw in self.redis.lrange(progress_key(release, song_id), offset, -1):
+                offset += 1
+                yield Piece(*json.loads(raw))
+            if not self.redis.exists(lock_key(release, song_id)):
+                return False  # the holder finished or died: look again, maybe take over
+            time.sleep(self.poll_s)
+        return False

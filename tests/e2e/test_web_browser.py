@@ -1,0 +1,157 @@
+"""The website under gunicorn, started with the exact command and environment of
+`make run` (devstack.launcher), in headless Chromium. The generator and votes
+services are small fakes on real gRPC servers here, so this test pins down the
+website alone; test_stack_browser.py runs the same journey on the real stack."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "web"))
+from web_fakes import FakeBackends  # noqa: E402
+
+from browser import DESKTOP, PHONE, browser, screenshot  # noqa: E402
+from devstack.launcher import Ports, base_env, service_specs  # noqa: E402
+from devstack.servers import free_port  # noqa: E402
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(180)]
+
+
+def wait_http(url: str, process, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"web exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, redis_server):
+    fakes = FakeBackends()
+    fakes.generator.piece_delay_s = 0.0
+    ports = Ports(web=free_port(), generator=fakes.generator_server.port, votes=fakes.votes_server.port)
+    spec = next(s for s in service_specs(ports, tmp_path_factory.mktemp("stack"), "postgresql://unused",
+                                         redis_server.url, Path("unused"), "e2e-secret") if s.name == "web")
+    env = {**base_env(), **spec.env, "WEB_WORKERS": "2", "WEB_THREADS": "4", "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(spec.argv, env=env, cwd=Path(__file__).resolve().parents[2],
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{ports.web}"
+    try:
+        wait_http(url + "/healthz", process)
+        yield url, fakes
+    finally:
+        process.terminate()
+        process.wait(20)
+        fakes.stop()
+
+
+def test_journey_in_chromium(site, monkeypatch):
+    url, fakes = site
+    with browser() as chromium:
+        context = chromium.new_context(viewport=DESKTOP)
+        page = context.new_page()
+        errors = []  # script errors and missing assets; expected 404/503 documents are not errors
+        page.on("console", lambda m: errors.append(m.text)
+                if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
+                if "/static/" in r.url and r.status >= 400 else None)
+
+        # Make Random lands on a song page (the pick comes from the pool; empty here -> any id)
+        page.goto(url + "/")
+        assert re.search(r"/song/\d+$", page.url)
+        assert page.locator("h1.song-title").inner_text().startswith("Song of")
+        page.goto(url + "/song/2024")
+        assert page.locator("h1.song-title").inner_text() == "Song of 24"
+        assert "I counted to 2024" in page.locator(".lyrics").inner_text()
+        vote_frame = page.frame_locator("iframe.vote-frame")
+        vote_frame.get_by_text("Sign in to vote").wait_for()
+        screenshot(page, "song-desktop")
+
+        # Share: without the Web Share API the link is copied
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+        page.click("[data-share]")
+        page.get_by_text("Link copied").wait_for()
+
+        # Sign in to vote -> register -> back to the song
+        vote_frame.get_by_text("Sign in to vote").click()
+        page.wait_for_url(re.compile(r"/auth/login\?next="))
+        screenshot(page, "sign-in")
+        page.click("text=Create an account")
+        page.fill("input[name=username]", "dora")
+        page.fill("input[name=password]", "a long password")
+        page.fill("input[name=password2]", "a long password")
+        screenshot(page, "register")
+        page.click("button:has-text('Create account')")
+        page.wait_for_url(url + "/song/2024")
+        page.locator("[data-account].is-signed-in").wait_for()
+        assert page.locator("[data-account]").inner_text() == "dora"
+
+        # Vote up inside the widget
+        vote_frame.locator("button.vote-up").click()
+        vote_frame.get_by_text("You voted up.").wait_for()
+        assert vote_frame.locator("[data-up]").inner_text() == "1"
+        screenshot(page, "song-voted")
+
+        # Top 10 and My votes
+        page.click("nav >> text=Top 10")
+        page.wait_for_url(url + "/top")
+        assert page.locator(".chart-title").first.inner_text() == "Song of 24"
+        screenshot(page, "top")
+        page.click("nav >> text=My votes")
+        page.wait_for_url(url + "/my/votes")
+        assert page.locator(".chart-title").first.inner_text() == "Song of 24"
+        screenshot(page, "my-votes")
+
+        # Sign out
+        page.click("button:has-text('Sign out')")
+        page.wait_for_load_state()
+        page.goto(url + "/my/votes")
+        assert "/auth/login" in page.url
+
+        # Errors look like the site
+        page.goto(url + "/song/not-a-number")
+        assert page.locator("h1").inner_text() == "No such song"
+        screenshot(page, "not-found")
+
+        # A slow song is watched being written, then the finished page replaces it
+        fakes.generator.piece_delay_s = 0.5
+        page.goto(url + "/song/777", wait_until="commit")
+        page.locator(".pill", has_text="being written").wait_for()
+        page.locator(".lyrics-writing").wait_for()
+        screenshot(page, "writing")
+        page.locator("h1.song-title").get_by_text("Song of 777").wait_for(timeout=15000)
+        page.locator(".song:not(.song-writing)").wait_for(timeout=15000)
+        fakes.generator.piece_delay_s = 0.0
+
+        # Generator down: friendly 503
+        fakes.generator.down = True
+        response = page.goto(url + "/song/31415926")
+        assert response.status == 503
+        screenshot(page, "unavailable")
+        fakes.generator.down = False
+        assert page.goto(url + "/song/2024").status == 200
+        assert not errors, errors
+
+        # Phone
+        phone = chromium.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+        mobile = phone.new_page()
+        mobile.goto(url + "/song/2024")
+        screenshot(mobile, "song-phone")
+        mobile.goto(url + "/top")
+        screenshot(mobile, "top-phone")
+        width = mobile.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], "the page must not scroll sideways on a phone"

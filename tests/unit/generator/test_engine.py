@@ -1,0 +1,98 @@
+import random
+
+import pytest
+import torch
+
+from generator.engine import Engine, GenerationConfig
+from generator.model import load_gpt2
+from generator.songs import end_of_text_id, load_tokenizer
+
+MAX_BATCH = 64
+IDS = [0, 1, 2, 3, 12345, 2**63, 2**64 - 1] + list(range(1000, 1057))  # 64 ids
+
+
+@pytest.fixture(scope="module")
+def model(generator_model_dir):
+    torch.set_num_threads(1)
+    return load_gpt2(generator_model_dir)
+
+
+@pytest.fixture(scope="module")
+def gen(generator_model_dir):
+    return GenerationConfig(eot_id=end_of_text_id(load_tokenizer(generator_model_dir)), max_new_tokens=128)
+
+
+@pytest.fixture(scope="module")
+def alone(model, gen):
+    """Each id generated alone (one song in the batch), the reference."""
+    engine = Engine(model, gen, MAX_BATCH)
+    return {i: engine.generate([i])[i] for i in IDS}
+
+
+def tokens_of(done):
+    return {i: (f.tokens, f.failed) for i, f in done.items()}
+
+
+@pytest.mark.parametrize("size,order", [(1, "given"), (7, "shuffled"), (64, "reversed"), (64, "shuffled")])
+def test_a_song_is_the_same_alone_and_in_any_batch(model, gen, alone, size, order):
+    ids = IDS[-size:]
+    if order == "reversed":
+        ids = ids[::-1]
+    elif order == "shuffled":
+        ids = random.Random(size).sample(ids, len(ids))
+    done = Engine(model, gen, MAX_BATCH).generate(ids)
+    assert tokens_of(done) == {i: (alone[i].tokens, alone[i].failed) for i in ids}
+
+
+def test_refilled_rows_give_the_same_songs(model, gen, alone):
+    """More songs than rows: finished rows take the next song (stale cache masked)."""
+    engine = Engine(model, gen, 8)
+    small = Engine(model, gen, 8)
+    ref = {i: small.generate([i])[i] for i in IDS[:20]}
+    done = engine.generate(IDS[:20][::-1])
+    assert tokens_of(done) == tokens_of(ref)
+    # Refill: far fewer steps than running 8-song batches to their longest song.
+    groups = [IDS[:20][::-1][g:g + 8] for g in range(0, 20, 8)]
+    static_steps = sum(max(len(ref[i].tokens) for i in g) for g in groups)
+    assert engine.steps < static_steps
+
+
+def test_different_ids_give_different_songs(alone):
+    # Very short songs may coincide (the tiny model sometimes ends at once); longer ones must not.
+    longer = [tuple(f.tokens) for f in alone.values() if len(f.tokens) >= 4]
+    assert len(longer) > 50 and len(set(longer)) == len(longer)
+
+
+def test_songs_end_at_end_of_text_or_fail_at_the_limit(alone, gen):
+    for f in alone.values():
+        assert len(f.tokens) <= gen.max_new_tokens
+        if f.failed:
+            assert len(f.tokens) == gen.max_new_tokens and gen.eot_id not in f.tokens
+        else:
+            assert f.tokens[-1] == gen.eot_id and gen.eot_id not in f.tokens[:-1]
+    assert any(f.failed for f in alone.values()) and not all(f.failed for f in alone.values())
+
+
+def test_a_short_limit_fails_the_longer_songs_with_the_same_prefix(model, gen, alone):
+    short = GenerationConfig(eot_id=gen.eot_id, max_new_tokens=8)
+    done = Engine(model, short, MAX_BATCH).generate(IDS)
+    for i, f in done.items():
+        full = alone[i].tokens
+        assert f.tokens == full[:8]
+        assert f.failed == (len(full) > 8 or (len(full) == 8 and full[-1] != gen.eot_id))
+
+
+def test_cancel_frees_the_row(model, gen):
+    engine = Engine(model, gen, 2)
+    for i in (1, 2, 3):
+        engine.submit(i)
+    engine.step()
+    assert engine.active == 2 and list(engine.waiting) == [3]
+    engine.cancel(1)
+    engine.cancel(3)
+    assert engine.active == 1 and not engine.waiting
+
+
+def test_ids_outside_uint64_are_refused(model, gen):
+    with pytest.raises(ValueError):
+        Engine(model, gen, 2).submit(-5)

@@ -1,0 +1,46 @@
+import dataclasses
+import shutil
+
+import pytest
+
+from generator.release import describe_model, files_digest, generation_settings, release_id
+
+
+@pytest.fixture
+def model_copy(generator_model_dir, tmp_path):
+    return shutil.copytree(generator_model_dir, tmp_path / "m")
+
+
+def test_release_changes_with_weights_tokenizer_and_settings(model_copy, generator_settings):
+    digest = files_digest(model_copy)
+    gen = generation_settings(generator_settings, "cpu")
+    base = release_id(digest, gen)
+    assert release_id(files_digest(model_copy), gen) == base          # stable
+    (model_copy / "README.md").write_text("notes")                     # not a model file
+    assert files_digest(model_copy) == digest
+
+    weights = model_copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert files_digest(model_copy) != digest
+
+    tokenizer = model_copy / "tokenizer.json"
+    before = files_digest(model_copy)
+    tokenizer.write_text(tokenizer.read_text().replace("\n", " \n", 1))
+    assert files_digest(model_copy) != before
+
+    for change in ({"top_k": 20}, {"temperature": 0.9}, {"max_new_tokens": 64}, {"dtype": "bfloat16"},
+                   {"max_batch": 32}):
+        other = generation_settings(dataclasses.replace(generator_settings, **change), "cpu")
+        assert release_id(digest, other) != base, change
+    assert release_id(digest, generation_settings(generator_settings, "cuda:0")) != base
+    assert release_id(digest, generation_settings(generator_settings, "cuda:1")) == \
+        release_id(digest, generation_settings(generator_settings, "cuda:0"))
+
+
+def test_describe_model(generator_model_dir, tmp_path):
+    d = describe_model(generator_model_dir)
+    assert d.writes_titles and len(d.digest) == 64
+    with pytest.raises(FileNotFoundError):
+        describe_model(tmp_path)

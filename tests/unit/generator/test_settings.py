@@ -1,0 +1,30 @@
+import pytest
+
+from billionsongs.common.settings import SettingsError
+from generator.settings import DEFAULT_MODEL_DIR, GeneratorSettings
+
+
+def test_defaults():
+    s = GeneratorSettings.from_env({})
+    assert (s.listen, s.worker_mode, s.max_new_tokens, s.top_k, s.temperature, s.device) == (
+        "127.0.0.1:50051", "batched", 1024, 40, 1.0, "auto")
+    assert s.model_dir == str(DEFAULT_MODEL_DIR) and DEFAULT_MODEL_DIR.parts[-2:] == ("models", "billionsongs-small")
+
+
+def test_from_env():
+    s = GeneratorSettings.from_env({
+        "GENERATOR_LISTEN": "0.0.0.0:6000", "MODEL_DIR": "/m", "GENERATOR_DEVICE": "cuda",
+        "GENERATOR_DTYPE": "bfloat16", "GENERATOR_WORKER_MODE": "per-request", "GENERATOR_WORKERS": "3",
+        "GENERATOR_MAX_BATCH": "512", "GENERATOR_MAX_SONGS_PER_REQUEST": "9", "GENERATOR_MAX_NEW_TOKENS": "256",
+        "GENERATOR_TOP_K": "10", "GENERATOR_TEMPERATURE": "0.7", "METRICS_PORT": "9101"})
+    assert (s.listen, s.model_dir, s.device, s.dtype, s.worker_mode, s.workers, s.max_batch,
+            s.max_songs_per_request, s.max_new_tokens, s.top_k, s.temperature, s.metrics_port) == (
+        "0.0.0.0:6000", "/m", "cuda", "bfloat16", "per-request", 3, 512, 9, 256, 10, 0.7, 9101)
+
+
+@pytest.mark.parametrize("name,value", [("GENERATOR_DEVICE", "tpu"), ("GENERATOR_DTYPE", "int8"),
+                                        ("GENERATOR_WORKER_MODE", "fork"), ("GENERATOR_WORKERS", "0"),
+                                        ("GENERATOR_TEMPERATURE", "0"), ("GENERATOR_MAX_BATCH", "x")])
+def test_bad_values_stop_start_up(name, value):
+    with pytest.raises(SettingsError, match=name):
+        GeneratorSettings.from_env({name: value})

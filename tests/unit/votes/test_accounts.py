@@ -1,0 +1,73 @@
+import pytest
+
+from votes.accounts import Passwords, check_password, check_username
+from votes.errors import InvalidArgument
+from votes.settings import Argon2Settings
+
+FAST = Argon2Settings(time_cost=1, memory_cost_kib=64, parallelism=1)
+
+
+@pytest.mark.parametrize("name", ["abc", "Alice", "a.b-c_d", "x" * 32, "007"])
+def test_allowed_usernames(name):
+    assert check_username(name) == name
+
+
+@pytest.mark.parametrize("name, rule", [
+    ("ab", "3 to 32"), ("x" * 33, "3 to 32"), ("", "3 to 32"),
+    ("al ice", "ASCII letters"), ("álice", "ASCII letters"), ("bob\x00", "ASCII letters"),
+    ("a/b", "ASCII letters"), ("аlice", "ASCII letters"),  # Cyrillic a: a look-alike
+])
+def test_refused_usernames_say_which_rule(name, rule):
+    with pytest.raises(InvalidArgument, match=rule):
+        check_username(name)
+
+
+@pytest.mark.parametrize("password", ["abcd1", "aabbcd", "ünïcø", "x" * 3 + "abcd"])
+def test_allowed_passwords(password):
+    assert check_password(password) == password
+
+
+@pytest.mark.parametrize("password, rule", [
+    ("abcd", "at least 5 characters"), ("", "at least 5"),
+    ("aaaaaa", "4 different"), ("abcabcabc", "4 different"),
+    ("abcd" + "e" * 1021, "at most 1024 bytes"), ("abcd" + "é" * 511, "at most 1024 bytes"),
+])
+def test_refused_passwords_say_which_rule(password, rule):
+    with pytest.raises(InvalidArgument, match=rule):
+        check_password(password)
+
+
+def test_hashes_are_argon2id_and_verify():
+    passwords = Passwords(FAST)
+    stored = passwords.hash("right horse")
+    assert stored.startswith("$argon2id$")
+    assert passwords.verify(stored, "right horse")
+    assert not passwords.verify(stored, "wrong horse")
+    assert not passwords.verify("not a hash", "right horse")
+
+
+def test_unknown_user_costs_a_full_verification(monkeypatch):
+    """An unknown user (no stored hash) must still run argon2 verify, so it
+    answers in about the same time as a wrong password."""
+    passwords = Passwords(FAST)
+    calls = []
+    real = passwords.hasher
+
+    class Spy:
+        def verify(self, stored, password):
+            calls.append(stored)
+            return real.verify(stored, password)
+
+    monkeypatch.setattr(passwords, "hasher", Spy())
+    assert not passwords.verify(None, "whatever")
+    assert len(calls) == 1 and calls[0].startswith("$argon2id$")
+    # Even the dummy's own password does not let an unknown user in.
+    assert not passwords.verify(None, "not the password of anyone")
+
+
+def test_hash_with_other_parameters_needs_rehash():
+    old = Passwords(FAST).hash("right horse")
+    stronger = Passwords(Argon2Settings(time_cost=2, memory_cost_kib=128, parallelism=1))
+    assert stronger.verify(old, "right horse")
+    assert stronger.needs_rehash(old)
+    assert not stronger.needs_rehash(stronger.hash("right horse"))
