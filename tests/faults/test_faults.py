@@ -142,16 +142,23 @@ def test_nothing_lost_under_faults(running_stack):
         wait_restarted(rs, "pregen", restarts)
         faults.append("pregen killed")
 
-        rs.stack.postgres.restart()
+        try:
+            rs.stack.postgres.restart()
+        except Exception as error:
+            log = (rs.stack.postgres.data_dir / "server.log").read_text(errors="replace")
+            raise AssertionError(f"PostgreSQL did not restart: {error}\n{log[-3000:]}") from error
         rs.wait_healthy(timeout=90)
         wait_more_acks(ledger, 5)
         faults.append("postgres restarted")
 
+        def pooled() -> float:
+            return metric_value(metrics_text(rs.ports.pregen_metrics), "pregen_songs_pooled_total") or 0.0
+
+        pooled_before = pooled()
         client = redis_lib.Redis(port=rs.stack.redis.port)
         client.flushall()
         client.close()
-        wait_until(lambda: (metric_value(metrics_text(rs.ports.pregen_metrics), "pregen_pool_size") or 0) > 0,
-                   60, "pregen refilling the pool after the flush")
+        wait_until(lambda: pooled() > pooled_before, 60, "pregen refilling the pool after the flush")
         wait_more_acks(ledger, 10)
         faults.append("redis flushed")
     finally:
