@@ -18,7 +18,8 @@ _CREDENTIALS = {"type": "object", "required": ["username", "password"],
                 "properties": {"username": {"type": "string", "maxLength": 32},
                                "password": {"type": "string", "maxLength": 256}}}
 _SONG_ID = {"name": "song_id", "in": "path", "required": True,
-            "description": "a uint64 in decimal; anything else is 404", "schema": {"type": "string"}}
+            "description": "a uint64 in decimal; anything else is 404",
+            "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"}}
 _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True,
          "description": "csrf_token from GET /api/session", "schema": {"type": "string"}}
 
