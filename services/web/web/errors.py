@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from web.clients import ServiceError, Unavailable
+from web.clients import InvalidArgument, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,13 @@ def register(app) -> None:
     def service_error(error):
         log.error("backend error: %s", error)
         return error_response(503, retry_after=30)
+
+    @app.errorhandler(InvalidArgument)
+    def refused(error):
+        # e.g. a vote on a song whose text PostgreSQL cannot store (a NUL character):
+        # the visitor gets a clear answer, not a 500.
+        log.warning("backend refused the request: %s", error)
+        return error_response(400, "That could not be done with this song.")
 
     @app.errorhandler(RedisError)
     def redis_error(error):
