@@ -21,6 +21,8 @@ MARKUP_SONG = 666
 MARKUP_TITLE = '<script>alert("t")</script>'
 MARKUP_LYRICS = "<img src=x onerror=alert(1)>\n' OR 1=1; DROP TABLE votes; --\n"
 FAILED_SONG = 13
+# A byte-level model can write any byte, NUL included, which PostgreSQL text refuses.
+NUL_SONG = 7777
 
 
 class HostileGenerator(FakeGenerator):
@@ -28,6 +30,8 @@ class HostileGenerator(FakeGenerator):
         song = super()._song(song_id)
         if song_id == MARKUP_SONG:
             song.title, song.lyrics = MARKUP_TITLE, MARKUP_LYRICS
+        if song_id == NUL_SONG:
+            song.title, song.lyrics = "nul\x00title", "a\x00b\n"
         return song
 
 

@@ -10,7 +10,7 @@ import pytest
 from markupsafe import escape
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import FAILED_SONG, MARKUP_LYRICS, MARKUP_SONG, MARKUP_TITLE, api_token, csrf_from, new_name, register
+from conftest import FAILED_SONG, NUL_SONG, MARKUP_LYRICS, MARKUP_SONG, MARKUP_TITLE, api_token, csrf_from, new_name, register
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -147,3 +147,18 @@ def test_markup_in_a_song_and_a_username_is_shown_escaped(hostile_app):
 def test_a_failed_song_is_a_404_not_an_error(client):
     assert client.get(f"/song/{FAILED_SONG}").status_code == 404
     assert client.get(f"/api/songs/{FAILED_SONG}").status_code == 404
+
+
+def test_a_vote_on_a_song_the_database_cannot_store_is_refused_clearly(hostile_app):
+    """Found by bench/load.py on the real stack: a random model wrote a NUL into a
+    title; the votes service refuses it (PostgreSQL text cannot hold NUL) and the
+    site answered 500. Now a clear 400, on the API and the vote widget."""
+    client = hostile_app.test_client()
+    register(client)
+    response = client.put(f"/api/songs/{NUL_SONG}/vote", json={"vote": "up"},
+                          headers={"X-CSRF-Token": api_token(client)})
+    assert response.status_code == 400 and "error" in response.get_json()
+    widget = client.get(f"/song/{NUL_SONG}/vote").get_data(as_text=True)
+    assert client.post(f"/song/{NUL_SONG}/vote", data={"vote": "up", "csrf_token": csrf_from(widget)}
+                       ).status_code == 400
+    assert client.get("/api/me/votes").get_json()["votes"] == []
