@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from bench.traffic import ALLOWED, Account, Ledger, Recorder, cached_reader, get, percentile, random_visitor, \
-    session, voter
+    session, votable_songs, voter
 from devstack.launcher import PYTHONPATH, ROOT, Ports, Stack, base_env, service_specs
 from devstack.servers import free_port, wait_for_port
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline:
                 sys.exit("the stack did not become ready")
             time.sleep(0.2)
-        songs = [i for i in range(1, 80) if get(s, f"{stack.url}/api/songs/{i}").status_code == 200][:20]
+        songs = votable_songs(stack.url, 20)
         get(s, f"{stack.url}/song/{songs[0]}")  # the page itself cached too
         minimal, minimal_url = minimal_site(ports, STACK_ENV)
         song_page = wrk(f"{stack.url}/song/{songs[0]}", args.seconds, args.connections)

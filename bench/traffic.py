@@ -124,6 +124,8 @@ def voter(account: Account, songs: list[int], ledger: Ledger, recorder: Recorder
                 assert response.json()["mine"] == choice, response.text
                 ledger.record(account.name, song_id, choice)
                 break
+            if response is not None and response.status_code in (400, 404):
+                break  # refused, nothing applied (e.g. a song the database cannot store)
             ledger.retries += 1
             if stop.is_set():
                 settle_until = settle_until or time.monotonic() + settle_s
@@ -153,6 +155,20 @@ def cached_reader(base: str, songs: list[int], recorder: Recorder, stop: threadi
     s = session()
     while not stop.is_set():
         timed(recorder, "cached", lambda: get(s, f"{base}/song/{rng.choice(songs)}"))
+
+
+def votable_songs(base: str, want: int, first: int = 1, last: int = 200) -> list[int]:
+    """Ids whose song generates (a random model fails some) and can be stored:
+    a byte-level model may write NUL, which PostgreSQL text refuses. Each is now
+    in the song cache."""
+    s, found = session(), []
+    for song_id in range(first, last):
+        r = get(s, f"{base}/api/songs/{song_id}")
+        if r.status_code == 200 and "\x00" not in r.json()["title"] + r.json()["lyrics"]:
+            found.append(song_id)
+            if len(found) == want:
+                return found
+    raise AssertionError(f"only {len(found)} songs generate")
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -17,7 +17,8 @@ import psutil
 import pytest
 import redis as redis_lib
 
-from bench.traffic import ALLOWED, Account, Ledger, Recorder, cached_reader, get, random_visitor, session, voter
+from bench.traffic import (ALLOWED, Account, Ledger, Recorder, cached_reader, get, random_visitor, session,
+                           votable_songs, voter)
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc
 from stackutil import metric_value, metrics_text, wait_until
 
@@ -25,17 +26,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timeout(420)]
 
 VOTERS = 5
 OFFSET = 2 ** 63  # votes stores song_id - 2^63 (votes/songids.py)
-
-
-def ready_songs(base: str, want: int) -> list[int]:
-    """Ids whose song generates (a random model fails some); each now cached in Redis."""
-    s, found = session(), []
-    for song_id in range(1, 200):
-        if get(s, f"{base}/api/songs/{song_id}").status_code == 200:
-            found.append(song_id)
-            if len(found) == want:
-                return found
-    raise AssertionError(f"only {len(found)} songs generate")
 
 
 def worker_pids(generator_pid: int) -> list[int]:
@@ -94,7 +84,7 @@ def test_nothing_lost_under_faults(running_stack):
     rs = running_stack
     base = rs.url
     rng = random.Random(10)
-    songs = ready_songs(base, 16)
+    songs = votable_songs(base, 16)
     tag = f"{rng.randrange(10 ** 6):06d}"
     accounts = [Account(base, f"voter{i}-{tag}", f"pass-{i}-{tag}") for i in range(VOTERS)]
     for account in accounts:
