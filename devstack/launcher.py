@@ -65,6 +65,23 @@ def base_env() -> dict[str, str]:
     return env
 
 
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    """Until ``url`` answers 200 (or the process dies, or time is up)."""
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout}s")
+
+
 def default_model_dir() -> Path:
     return ROOT / "models" / "billionsongs-small"
 
@@ -148,6 +165,9 @@ class Stack:
             self._spawn(spec)
             if spec.port:
                 wait_for_port(spec.port, timeout=300, process=spec.process)
+            if spec.name == "web":
+                # gunicorn listens before its workers have built the app: wait until one answers.
+                wait_for_http(f"http://127.0.0.1:{spec.port}/healthz", timeout=60, process=spec.process)
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
         self._supervisor.start()
 
@@ -231,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         if any(s.name == "web" for s in stack.services):
+            # Print the URL once the site can serve songs (the generator warms up first).
+            try:
+                wait_for_http(stack.url + "/readyz", timeout=300)
+            except (TimeoutError, RuntimeError) as error:
+                log.warning("the site is not ready yet (%s); it will answer 503 until it is", error)
             print(f"\n  Billion Songs is running at {stack.url}\n  (Ctrl-C stops it)\n", flush=True)
         else:
             names = ", ".join(f"{s.name} on {s.port}" for s in stack.services if s.port)

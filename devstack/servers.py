@@ -68,16 +68,13 @@ class _ChildServer:
     def command(self) -> list[str]:
         raise NotImplementedError
 
-    def popen_kwargs(self) -> dict:
-        return {}
-
     def start(self, timeout: float = 60.0) -> None:
         command = self.command()
         log = self.log_file()
         try:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, **self.popen_kwargs())
+                start_new_session=True)
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()  # the child holds its own copy
@@ -102,9 +99,23 @@ class _ChildServer:
     stop_signal = signal.SIGTERM
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        """SIGKILL the whole process group and wait until every member is gone
+        (PostgreSQL backends outliving the postmaster keep its shared memory
+        attached, and a new server on the same data directory refuses to start)."""
+        if self.process is None:
+            return
+        try:
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
 
     def restart(self) -> None:
         self.stop()
@@ -144,8 +155,14 @@ class PostgresServer(_ChildServer):
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
 
-    def popen_kwargs(self) -> dict:
-        return {"user": self.user} if self.user else {}
+    def _as_user(self, argv: list[str]) -> list[str]:
+        # setpriv (util-linux) drops to the unprivileged user in the exec'd
+        # program itself; Popen(user=...) switched ids in the forked child and
+        # was seen to crash when the parent already ran gRPC threads.
+        if not self.user:
+            return argv
+        entry = pwd.getpwnam(self.user)
+        return ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", *argv]
 
     def _init_data_dir(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
@@ -158,16 +175,17 @@ class PostgresServer(_ChildServer):
                 if parent == Path("/"):
                     break
                 parent.chmod(parent.stat().st_mode | 0o011)
-        subprocess.run(
+        subprocess.run(self._as_user(
             [str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-             "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
-            check=True, capture_output=True, **self.popen_kwargs())
+             "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"]),
+            check=True, capture_output=True)
 
     def command(self) -> list[str]:
         self._init_data_dir()
-        return [str(self.bin / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                "-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "fsync=off",
-                "-c", "max_connections=200", "-c", "shared_buffers=64MB"]
+        return self._as_user([
+            str(self.bin / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+            "-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "fsync=off",
+            "-c", "max_connections=200", "-c", "shared_buffers=64MB"])
 
     def log_file(self):
         return open(self.data_dir / "server.log", "ab")

@@ -4,11 +4,9 @@ services are small fakes on real gRPC servers here, so this test pins down the
 website alone; test_stack_browser.py runs the same journey on the real stack."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,25 +15,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "web"))
 from web_fakes import FakeBackends  # noqa: E402
 
-from browser import DESKTOP, PHONE, browser, screenshot  # noqa: E402
-from devstack.launcher import Ports, base_env, service_specs  # noqa: E402
+from e2e_browser import DESKTOP, PHONE, browser, screenshot  # noqa: E402
+from devstack.launcher import Ports, base_env, service_specs, wait_for_http  # noqa: E402
 from devstack.servers import free_port  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(180)]
-
-
-def wait_http(url: str, process, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"web exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +34,7 @@ def site(tmp_path_factory, redis_server):
                                start_new_session=True)
     url = f"http://127.0.0.1:{ports.web}"
     try:
-        wait_http(url + "/healthz", process)
+        wait_for_http(url + "/healthz", 60, process)
         yield url, fakes
     finally:
         process.terminate()
@@ -72,7 +56,7 @@ def test_journey_in_chromium(site, monkeypatch):
 
         # Make Random lands on a song page (the pick comes from the pool; empty here -> any id)
         page.goto(url + "/")
-        assert re.search(r"/song/\d+$", page.url)
+        assert re.search(r"/song/\d+(\?fallback=random)?$", page.url)
         assert page.locator("h1.song-title").inner_text().startswith("Song of")
         page.goto(url + "/song/2024")
         assert page.locator("h1.song-title").inner_text() == "Song of 24"
@@ -155,3 +139,14 @@ def test_journey_in_chromium(site, monkeypatch):
         screenshot(mobile, "top-phone")
         width = mobile.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], "the page must not scroll sideways on a phone"
+
+
+def test_metrics_sum_every_gunicorn_worker(site):
+    """prometheus-client multiprocess mode: one scrape covers both workers."""
+    url, _ = site
+    for _ in range(20):  # spread over both workers
+        urllib.request.urlopen(url + "/privacy", timeout=5).read()
+    body = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+    line = next(line for line in body.splitlines()
+                if line.startswith('web_http_requests_total{endpoint="pages.privacy",method="GET",status="200"}'))
+    assert float(line.split()[-1]) >= 20

@@ -24,7 +24,7 @@ from typing import TypeVar
 import psycopg
 from prometheus_client import Counter
 from psycopg import errors as pg_errors
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from votes.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable
 
@@ -115,6 +115,8 @@ class Store:
             except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
                 # Rolled back by the server: always safe to run again.
                 DB_RETRIES.labels("conflict").inc()
+            except PoolClosed:
+                raise Unavailable("votes service is shutting down") from None
             except PoolTimeout:
                 raise Unavailable("database unavailable: no connection before the deadline") from None
             except psycopg.OperationalError as error:

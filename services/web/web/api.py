@@ -57,7 +57,7 @@ def song(id_text: str):
 
 @bp.get("/random")
 def random_song():
-    song_id = random_song_id()
+    song_id, _ = random_song_id()
     return private(jsonify(id=str(song_id), url=absolute(url_for("songs.song", id_text=str(song_id)))))
 
 

@@ -211,9 +211,11 @@ class Clients:
         return User(reply.user.user_id, reply.user.username)
 
     def cast_vote(self, user_id: int, song: Song, vote: str | None) -> SongVotes:
+        # PostgreSQL text cannot hold NUL, which a weak model can write; it is invisible
+        # on the page anyway, so the durable copy leaves it out.
         reply = self._call(self._votes.CastVote, votes_pb2.CastVoteRequest(
             user_id=user_id, song_id=song.song_id, model_release=song.model_release,
-            vote=VOTE_VALUES[vote], title=song.title, lyrics=song.lyrics))
+            vote=VOTE_VALUES[vote], title=song.title.replace("\0", ""), lyrics=song.lyrics.replace("\0", "")))
         return _votes(reply.votes)
 
     def song_votes(self, song_id: int, release: str, user_id: int = 0) -> SongVotes:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from web.clients import InvalidArgument, ServiceError, Unavailable
+from web.clients import AlreadyExists, InvalidArgument, NotFound, ServiceError, Unauthenticated, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,7 @@ MESSAGES = {
     403: ("Not allowed", "You cannot do that."),
     404: ("No such song", "There is nothing here. Every number from 0 to 18446744073709551615 is a song, though."),
     405: ("Not allowed", "That method is not allowed here."),
+    409: ("Already there", "That already exists."),
     413: ("Too large", "That request was far too large."),
     429: ("Slow down", "Too many attempts. Please wait a minute and try again."),
     500: ("Something broke", "Something went wrong on our side. Please try again."),
@@ -33,7 +34,6 @@ def error_response(status: int, message: str | None = None, retry_after: int | N
         response = jsonify(error=text)
     else:
         response = render_template("errors/error.html", status=status, title=title, message=text)
-    from flask import make_response
     response = make_response(response, status)
     response.headers["Cache-Control"] = "private, no-store"
     if retry_after:
@@ -61,12 +61,23 @@ def register(app) -> None:
         log.error("backend error: %s", error)
         return error_response(503, retry_after=30)
 
+    # A backend said no in a way no view expected: still a clear answer, not a 500.
     @app.errorhandler(InvalidArgument)
-    def refused(error):
-        # e.g. a vote on a song whose text PostgreSQL cannot store (a NUL character):
-        # the visitor gets a clear answer, not a 500.
+    def invalid_argument(error):
         log.warning("backend refused the request: %s", error)
-        return error_response(400, "That could not be done with this song.")
+        return error_response(400)
+
+    @app.errorhandler(NotFound)
+    def not_found(error):
+        return error_response(404)
+
+    @app.errorhandler(Unauthenticated)
+    def unauthenticated(error):
+        return error_response(401)
+
+    @app.errorhandler(AlreadyExists)
+    def already_exists(error):
+        return error_response(409, "That already exists.")
 
     @app.errorhandler(RedisError)
     def redis_error(error):

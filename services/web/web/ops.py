@@ -13,7 +13,18 @@ bp = Blueprint("ops", __name__)
 def healthz():
     # Alive: the process answers. Dependencies are /readyz's business, so a generator
     # outage never gets healthy web pods restarted.
-    return private(jsonify(status="ok"))
+    response = private(jsonify(status="ok"))
+    # The CDN keys cached pages by this header (deploy/nginx/cdn.conf.template), so a new
+    # model release misses its cache. The release is refreshed at most every 30 s
+    # (one 2 s-deadline call); when the generator is down the last known one is sent.
+    tracker = ext("release")
+    try:
+        release = tracker.current()
+    except Exception:
+        release = tracker.known()
+    if release:
+        response.headers["X-Model-Release"] = release
+    return response
 
 
 @bp.get("/readyz")

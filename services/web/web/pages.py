@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, make_response, redirect, render_template, url_for
 
-from web.util import current_user, ext, login_required, private, public, random_song_id
+from web.util import current_user, ext, login_required, private, public, random_song_url
 
 bp = Blueprint("pages", __name__)
 
@@ -13,7 +13,7 @@ TOP_MAX_AGE = 300  # Top 10 may be five minutes old, at the CDN and in browsers
 @bp.get("/")
 def make_random():
     # A fresh pick on every press: never cached anywhere.
-    return private(redirect(url_for("songs.song", id_text=str(random_song_id())), 302))
+    return private(redirect(random_song_url(), 302))
 
 
 @bp.get("/top")

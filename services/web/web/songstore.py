@@ -63,6 +63,8 @@ class ReleaseTracker:
                 return self._value
             try:
                 value = self.clients.model_release()
+                if not value:  # a warming generator does not know its release yet
+                    raise Unavailable("the generator has no model release yet (warming up)")
             except ServiceError:
                 value = self._value or self._remembered()
                 if not value:
@@ -77,6 +79,10 @@ class ReleaseTracker:
         except Exception:  # Redis down: the release is only a fallback hint there
             log.warning("could not remember the model release in Redis", exc_info=True)
         return value
+
+    def known(self) -> str:
+        """The last release this worker or Redis saw, without asking the generator."""
+        return self._value or self._remembered()
 
     def _remembered(self) -> str:
         try:

@@ -65,7 +65,7 @@ def absolute(path: str) -> str:
     return base + path
 
 
-def random_song_id() -> int:
+def random_song_id() -> tuple[int, str]:
     """Make Random's pick: 3 in 4 from the pregenerated pool, 1 in 4 from top songs
     (billionsongs.common.pool decides); a uniform id when both are empty."""
     pick = current_app.config.get("PICK_RANDOM")
@@ -82,4 +82,12 @@ def random_song_id() -> int:
     else:
         song_id, source = picked
     metrics.RANDOM_SOURCE.labels(source or "unknown").inc()
-    return int(song_id)
+    return int(song_id), source
+
+
+def random_song_url() -> str:
+    """Where Make Random sends a visitor. Pooled and top songs are known to be good;
+    a fresh id (empty pool) may fail, so it carries ?fallback=random."""
+    song_id, source = random_song_id()
+    path = url_for("songs.song", id_text=str(song_id))
+    return path if source in ("pool", "top") else path + "?fallback=random"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import csrf_from
+from web_fakes import csrf_from
 
 
 def test_register_signs_in_and_sets_a_safe_cookie(client, auth):
@@ -18,7 +18,7 @@ def test_register_signs_in_and_sets_a_safe_cookie(client, auth):
 
 def test_secure_cookies_behind_https(fakes, redis_url, pick):
     from web.app import create_app
-    from conftest import make_settings, AuthActions
+    from web_fakes import make_settings
     app = create_app({"SETTINGS": make_settings(fakes, redis_url, session_cookie_secure=True), "TESTING": True,
                       "PICK_RANDOM": pick})
     client = app.test_client()

@@ -9,6 +9,15 @@ PAGES = ["/song/1", "/top", "/privacy", "/auth/login", "/auth/register", "/song/
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert response.headers["X-Model-Release"] == "rel-test-1"  # the CDN's cache key
+
+
+def test_healthz_stays_alive_when_the_generator_is_down(client, fakes):
+    client.get("/healthz")
+    fakes.generator.down = True
+    client.application.extensions["billionsongs"]["release"]._fetched_at = float("-inf")
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.headers["X-Model-Release"] == "rel-test-1"
 
 
 def test_readyz(client, fakes):
@@ -63,7 +72,7 @@ def test_unknown_path_and_method(client):
 
 def test_redis_down_is_503_not_500(fakes, pick):
     from web.app import create_app
-    from conftest import make_settings
+    from web_fakes import make_settings
     app = create_app({"SETTINGS": make_settings(fakes, "redis://127.0.0.1:1/0"), "TESTING": True,
                       "PICK_RANDOM": pick})
     assert app.test_client().get("/song/1").status_code == 503

@@ -1,6 +1,7 @@
 """The song page: content, CDN caching headers, ids, single flight, streaming, outages."""
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -104,7 +105,7 @@ def test_generator_down_is_a_friendly_503_and_cached_songs_keep_working(client, 
 
 def test_generator_down_in_a_fresh_worker_still_serves_cached_songs(fakes, redis_url, pick, redis_client):
     from web.app import create_app
-    from conftest import make_settings
+    from web_fakes import make_settings
     first = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True, "PICK_RANDOM": pick})
     first.test_client().get("/song/1")
     fakes.generator.down = True
@@ -123,7 +124,7 @@ def test_voted_song_comes_from_the_votes_service_when_not_cached(client, fakes, 
 
 def test_slow_generation_streams_the_song_being_written(fakes, redis_url, pick):
     from web.app import create_app
-    from conftest import make_settings
+    from web_fakes import make_settings
     app = create_app({"SETTINGS": make_settings(fakes, redis_url, stream_after_s=0.05), "TESTING": True,
                       "PICK_RANDOM": pick})
     fakes.generator.piece_delay_s = 0.05
@@ -143,7 +144,7 @@ def test_slow_generation_streams_the_song_being_written(fakes, redis_url, pick):
 
 def test_single_flight_generates_once_for_concurrent_visitors(fakes, redis_url, pick):
     from web.app import create_app
-    from conftest import make_settings
+    from web_fakes import make_settings
     fakes.generator.piece_delay_s = 0.05
     apps = [create_app({"SETTINGS": make_settings(fakes, redis_url, stream_after_s=5.0), "TESTING": True,
                         "PICK_RANDOM": pick}) for _ in range(2)]  # two "replicas"
@@ -190,4 +191,28 @@ def test_make_random_redirects_and_is_never_cached(client, pick):
 def test_make_random_falls_back_to_a_uniform_id_when_the_pool_is_empty(client, pick):
     pick.next = []
     response = client.get("/")
-    assert response.status_code == 302 and response.headers["Location"].startswith("/song/")
+    assert response.status_code == 302
+    assert re.fullmatch(r"/song/\d+\?fallback=random", response.headers["Location"])
+
+
+def test_make_random_uses_the_shared_pool(fakes, redis_url, redis_client):
+    """With the real billionsongs.common.pool: a pooled id is served as a clean URL."""
+    from billionsongs.common.pool import SongPool
+    from web_fakes import make_settings
+    from web.app import create_app
+    SongPool(redis_client, RELEASE).add([2718])
+    app = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True})
+    locations = {app.test_client().get("/").headers["Location"] for _ in range(8)}
+    assert "/song/2718" in locations
+    assert all(loc == "/song/2718" or loc.endswith("?fallback=random") for loc in locations)
+
+
+def test_warming_generator_without_a_release_is_503_not_an_empty_release(client, fakes, redis_client):
+    fakes.generator.release = ""
+    response = client.get("/song/3")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert fakes.generator.calls == []
+    assert not redis_client.keys("song::*")
+    fakes.generator.release = "rel-test-1"
+    client.application.extensions["billionsongs"]["release"]._fetched_at = float("-inf")
+    assert client.get("/song/3").status_code == 200

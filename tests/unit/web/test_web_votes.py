@@ -1,7 +1,7 @@
 """The vote widget, Top 10 and My votes."""
 from __future__ import annotations
 
-from conftest import csrf_from
+from web_fakes import csrf_from
 
 
 def test_widget_signed_out_shows_counts_and_sign_in_link(client):
@@ -83,3 +83,26 @@ def test_votes_service_down_keeps_song_pages_working(client, fakes):
     widget = client.get("/song/42/vote")
     assert widget.status_code == 200 and "unavailable" in widget.get_data(as_text=True)
     assert client.get("/top").status_code == 503
+
+
+def test_vote_on_a_song_with_nul_characters_is_stored_without_them(client, auth, fakes, redis_client):
+    """A weak model can write NUL, which PostgreSQL text refuses; the vote must still work."""
+    from billionsongs.common.songcache import CachedSong, SongCache
+    SongCache(redis_client).put(CachedSong(7, "rel-test-1", "Nul\x00title", "la\x00la"))
+    auth.register()
+    token = csrf_from(client.get("/song/7/vote").get_data(as_text=True))
+    assert client.post("/song/7/vote", data={"vote": "up", "csrf_token": token}).status_code == 303
+    assert fakes.votes.stored[(7, "rel-test-1")] == ("Nultitle", "lala")
+
+
+def test_backend_refusal_is_a_clear_400_not_a_500(client, auth, monkeypatch):
+    from web.clients import Clients, InvalidArgument
+
+    def refuse(*args, **kwargs):
+        raise InvalidArgument("refused by the votes service")
+
+    auth.register()
+    token = auth.api_token()
+    monkeypatch.setattr(Clients, "cast_vote", refuse)
+    response = client.put("/api/songs/5/vote", json={"vote": "up"}, headers={"X-CSRF-Token": token})
+    assert response.status_code == 400 and response.get_json()["error"]

