@@ -119,6 +119,21 @@ def service_specs(ports: Ports, state_dir: Path, postgres_url: str, redis_url: s
     ]
 
 
+def ensure_model(model_dir: Path, state_dir: Path) -> Path:
+    """``model_dir`` when it holds a model; else a small random GPT-2 made once
+    under ``state_dir`` (``python -m generator make-random-model``), said plainly."""
+    if (model_dir / "config.json").exists():
+        return model_dir
+    random_dir = state_dir / "random-model"
+    log.warning("NO TRAINED MODEL at %s: the generator uses a RANDOM model (%s); its songs are noise. "
+                "Train one (see README) or set MODEL_DIR.", model_dir, random_dir)
+    if not (random_dir / "config.json").exists():
+        env = base_env()
+        subprocess.run([sys.executable, "-m", "generator", "make-random-model", str(random_dir)],
+                       env=env, cwd=ROOT, check=True)
+    return random_dir
+
+
 class Stack:
     """The running stack; also used by the end-to-end and fault tests."""
 
@@ -157,8 +172,9 @@ class Stack:
         self.postgres.start()
         self.redis.start()
         log.info("postgres on %s, redis on %s", self.postgres.url, self.redis.url)
+        model_dir = ensure_model(self.model_dir, self.state_dir)
         self.services = [s for s in service_specs(
-            self.ports, self.state_dir, self.postgres.url, self.redis.url, self.model_dir,
+            self.ports, self.state_dir, self.postgres.url, self.redis.url, model_dir,
             self._secret_key()) if s.available()]
         for spec in self.services:
             spec.env = {**base_env(), **spec.env, **self.extra_env}

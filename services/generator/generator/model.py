@@ -120,20 +120,25 @@ class GPT:
     def step(self, tokens: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """tokens, pos (B,) int64 -> logits (B, V) float32; writes row b's K/V at pos[b]."""
         c = self.config
-        B, nh, hs = tokens.shape[0], c.n_head, c.n_embd // c.n_head
-        rows = torch.arange(B, device=tokens.device)
+        B, nh, hs, T = tokens.shape[0], c.n_head, c.n_embd // c.n_head, cache.length
+        dev = tokens.device
         # Row b attends to cache slots 0..pos[b] only; stale slots of an earlier song are masked.
-        visible = torch.arange(cache.length, device=tokens.device)[None, :] <= pos[:, None]   # (B, T)
-        mask = torch.zeros(visible.shape, device=tokens.device, dtype=torch.float32)
+        visible = torch.arange(T, device=dev)[None, :] <= pos[:, None]                        # (B, T)
+        mask = torch.zeros(visible.shape, device=dev, dtype=torch.float32)
         mask = mask.masked_fill(~visible, float("-inf"))[:, None, None, :]                    # (B, 1, 1, T)
+        # Where row b, head h writes its new key/value in a layer's cache seen as (B*nh*T, hs).
+        slot = ((torch.arange(B, device=dev)[:, None] * nh + torch.arange(nh, device=dev)) * T
+                + pos[:, None]).reshape(-1)                                                     # (B*nh,)
+        scale = 1.0 / math.sqrt(hs)
         x = self.w["wte.weight"][tokens] + self.w["wpe.weight"][pos]                          # (B, C)
         for i in range(c.n_layer):
             p = f"h.{i}."
             qkv = self._linear(self._ln(x, p + "ln_1"), p + "attn.c_attn")                   # (B, 3C)
             q, k, v = qkv.view(B, 3, nh, hs).unbind(1)                                        # (B, nh, hs)
-            cache.k[i, rows, :, pos] = k
-            cache.v[i, rows, :, pos] = v
-            att = (q[:, :, None, :] @ cache.k[i].transpose(-1, -2)).float() / math.sqrt(hs)  # (B, nh, 1, T)
+            cache.k[i].view(-1, hs).index_copy_(0, slot, k.reshape(-1, hs))
+            cache.v[i].view(-1, hs).index_copy_(0, slot, v.reshape(-1, hs))
+            # Scaling q (hs numbers) is cheaper than scaling the scores (T numbers).
+            att = ((q * scale)[:, :, None, :] @ cache.k[i].transpose(-1, -2)).float()         # (B, nh, 1, T)
             att = torch.softmax(att + mask, dim=-1).to(self.dtype)
             y = (att @ cache.v[i]).reshape(B, c.n_embd)                                       # (B, C)
             x = x + self._linear(y, p + "attn.c_proj")

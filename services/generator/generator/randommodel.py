@@ -34,19 +34,22 @@ def build_tokenizer(vocab_size: int, markers: bool):
 
 def make_random_model(out_dir: str | Path, *, n_layer: int = 2, n_head: int = 2, n_embd: int = 64,
                       n_positions: int = 1024, vocab_size: int = 512, markers: bool = True,
-                      end_bias: float | None = None, seed: int = 0) -> Path:
+                      end_bias: float | None = None, model_vocab_size: int | None = None,
+                      seed: int = 0) -> Path:
     """Write config.json, model.safetensors and tokenizer files to ``out_dir``.
 
     ``end_bias`` lifts the end-of-text logit so songs end after some tens of
     tokens (random weights alone almost never end one); None leaves it random.
+    ``model_vocab_size`` pads the model's vocabulary past the tokenizer's (the
+    bench's GPT-2 124M shape; ids past the tokenizer are never decoded there).
     """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     out_dir = Path(out_dir)
     tok = build_tokenizer(vocab_size, markers)
-    config = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=n_positions, n_embd=n_embd,
-                        n_layer=n_layer, n_head=n_head, bos_token_id=tok.token_to_id(END_OF_TEXT),
+    config = GPT2Config(vocab_size=max(tok.get_vocab_size(), model_vocab_size or 0), n_positions=n_positions,
+                        n_embd=n_embd, n_layer=n_layer, n_head=n_head, bos_token_id=tok.token_to_id(END_OF_TEXT),
                         eos_token_id=tok.token_to_id(END_OF_TEXT))
     torch.manual_seed(seed)  # only model creation; generation never touches the global RNG
     model = GPT2LMHeadModel(config).eval()

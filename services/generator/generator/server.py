@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import queue
 
 import grpc
 
@@ -48,7 +49,7 @@ class GeneratorService(generator_pb2_grpc.GeneratorServicer):
         while True:
             try:
                 event = sub.events.get(timeout=context.time_remaining())
-            except Exception:  # queue.Empty: the deadline passed
+            except queue.Empty:  # the deadline passed
                 context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "song not generated within the deadline")
             kind = event[0]
             if kind == "error":

@@ -31,11 +31,18 @@ def worker_main(conn, settings, one_shot: bool) -> None:
     try:
         runtime = load_runtime(settings)
     except Exception:
-        conn.send(("error", traceback.format_exc()))
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except OSError:
+            pass  # the server is gone too
         conn.close()
         return
     engine, tokenizer = runtime.engine, runtime.tokenizer
-    conn.send(("ready", {"device": runtime.device, "pid": os.getpid()}))
+    try:
+        conn.send(("ready", {"device": runtime.device, "pid": os.getpid()}))
+    except OSError:
+        conn.close()
+        return  # the server stopped while this worker was loading
 
     streams: dict[int, PieceTracker | None] = {}   # song id -> tracker when streamed
     tokens_so_far: dict[int, list[int]] = {}
@@ -86,7 +93,8 @@ def worker_main(conn, settings, one_shot: bool) -> None:
                 conn.send(("done", assemble(tokenizer, f.song_id, f.tokens, f.failed,
                                             engine.gen.max_new_tokens)))
             now = time.monotonic()
-            if now - stat_since >= STATS_INTERVAL_S:
+            # Also when going idle, so the gauges do not keep the last busy figures.
+            if now - stat_since >= STATS_INTERVAL_S or not engine.busy:
                 conn.send(("stats", {"waiting": len(engine.waiting), "active": engine.active,
                                      "tokens": stat_tokens, "seconds": now - stat_since}))
                 stat_tokens, stat_since = 0, now

@@ -179,3 +179,19 @@ def test_the_server_modules_do_not_import_torch():
     code = ("import sys, generator.__main__, generator.server, generator.pool, generator.worker;"
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def test_metrics_count_songs_and_tokens(served):
+    from prometheus_client import REGISTRY
+
+    stub, pool, _ = served
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+    songs, tokens = value("generator_songs_total", outcome="ok") + value("generator_songs_total", outcome="failed"), \
+        value("generator_tokens_total")
+    song = stub.GetSong(generator_pb2.GetSongRequest(song_id=31337), timeout=60)
+    assert value("generator_songs_total", outcome="ok") + value("generator_songs_total", outcome="failed") == songs + 1
+    assert value("generator_tokens_total") == tokens + song.token_count
+    # The worker reports when it goes idle: nothing queued, no rows busy.
+    assert pool.wait_until(lambda: value("generator_batch_fill") == 0.0 and value("generator_queue_depth") == 0.0, 10)
+    assert value("generator_tokens_per_second") >= 0.0

@@ -1,0 +1,159 @@
+"""Songs/s and tokens/s of the generator's batched engine against plain
+transformers ``model.generate`` (do_sample, top-k 40) and the per-request
+worker mode, on the same random-initialised GPT-2, batch sizes and lengths,
+in one run. Prints one table and writes JSON.
+
+CPU (here):  python bench/bench_generator.py
+H100:        python bench/bench_generator.py --device cuda --dtype bfloat16 --config gpt2-124m \\
+                 --new-tokens 256 --batch-sizes 1,64,512 --out bench/results/generator-h100.json
+
+Every song runs to --new-tokens: the random model's end-of-text logit is
+pushed out of the top-k (tokens are counted anyway).
+Each method is warmed up before its clock starts; the clock reads after a
+device sync.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "services" / "common"), str(ROOT / "services" / "generator")]
+
+# name -> make_random_model arguments; end_bias -20 keeps end-of-text out of
+# the top-k, so every song of every method runs exactly --new-tokens.
+CONFIGS = {
+    "tiny": dict(n_layer=2, n_head=4, n_embd=128, end_bias=-20.0),
+    "small": dict(n_layer=4, n_head=4, n_embd=256, end_bias=-20.0),
+    "gpt2-124m": dict(n_layer=12, n_head=12, n_embd=768, model_vocab_size=50257, end_bias=-20.0),
+}
+
+
+def sync(device: str) -> None:
+    import torch
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bench_engine(settings, batch: int, new_tokens: int) -> dict:
+    from generator.runtime import load_runtime
+
+    runtime = load_runtime(dataclasses.replace(settings, max_batch=batch))
+    engine = runtime.engine
+    for i in range(batch):  # warm-up: a few steps at the same shape, then drop them
+        engine.submit(10**9 + i)
+    for _ in range(3):
+        engine.step()
+    for i in range(batch):
+        engine.cancel(10**9 + i)
+    sync(runtime.device)
+    start = time.perf_counter()
+    done = engine.generate(range(batch))
+    sync(runtime.device)
+    seconds = time.perf_counter() - start
+    return dict(songs=len(done), tokens=sum(len(f.tokens) for f in done.values()), seconds=seconds)
+
+
+def bench_transformers(settings, batch: int, new_tokens: int) -> dict:
+    import torch
+    from transformers import GPT2LMHeadModel
+    from generator.model import DTYPES
+    from generator.runtime import resolve_device
+    from generator.songs import end_of_text_id, load_tokenizer
+
+    device = resolve_device(settings.device)
+    eot = end_of_text_id(load_tokenizer(settings.model_dir))
+    model = GPT2LMHeadModel.from_pretrained(settings.model_dir, dtype=DTYPES[settings.dtype]).to(device).eval()
+    prompt = torch.full((batch, 1), eot, dtype=torch.long, device=device)
+    kwargs = dict(attention_mask=torch.ones_like(prompt), do_sample=True, top_k=settings.top_k,
+                  temperature=settings.temperature, pad_token_id=eot)
+    with torch.inference_mode():
+        model.generate(prompt, max_new_tokens=4, min_new_tokens=4, **kwargs)  # warm-up
+        sync(device)
+        start = time.perf_counter()
+        out = model.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kwargs)
+        sync(device)
+        seconds = time.perf_counter() - start
+    return dict(songs=batch, tokens=batch * (out.shape[1] - 1), seconds=seconds)
+
+
+def bench_per_request(settings, songs: int) -> dict:
+    """A fresh worker process per song (one warm spare), through the service's pool."""
+    from generator.pool import WorkerPool
+
+    pool = WorkerPool(dataclasses.replace(settings, worker_mode="per-request", workers=1, max_batch=1))
+    pool.start()
+    try:
+        pool.wait_ready(timeout=600)
+        start = time.perf_counter()
+        subs = [pool.subscribe([i]) for i in range(songs)]
+        results = [sub.events.get() for sub in subs]
+        seconds = time.perf_counter() - start
+    finally:
+        pool.stop()
+    bad = [r for r in results if r[0] != "song"]
+    if bad:
+        raise RuntimeError(f"per-request mode failed: {bad[0]}")
+    return dict(songs=songs, tokens=sum(r[1].token_count for r in results), seconds=seconds)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    parser.add_argument("--config", default="tiny", choices=sorted(CONFIGS))
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--batch-sizes", default="1,8,32")
+    parser.add_argument("--per-request-songs", type=int, default=3, help="0 skips per-request mode")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU); 0: torch's default")
+    parser.add_argument("--model-dir", help="an existing save_pretrained dir instead of a random model")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "generator-cpu.json"))
+    args = parser.parse_args(argv)
+
+    import torch
+    import transformers
+    from generator.randommodel import make_random_model
+    from generator.settings import GeneratorSettings
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = args.model_dir or str(make_random_model(Path(tmp) / args.config, **CONFIGS[args.config]))
+        settings = GeneratorSettings(model_dir=model_dir, device=args.device, dtype=args.dtype,
+                                     max_new_tokens=args.new_tokens, threads=args.threads)
+        rows = []
+        for batch in [int(b) for b in args.batch_sizes.split(",")]:
+            for method, fn in (("engine", bench_engine), ("transformers.generate", bench_transformers)):
+                rows.append(dict(method=method, batch=batch, **fn(settings, batch, args.new_tokens)))
+                print(f"  {method} batch {batch}: {rows[-1]['seconds']:.2f} s", file=sys.stderr, flush=True)
+        if args.per_request_songs:
+            rows.append(dict(method="per-request (process per song)", batch=1,
+                             **bench_per_request(settings, args.per_request_songs)))
+    for row in rows:
+        row["songs_per_s"] = row["songs"] / row["seconds"]
+        row["tokens_per_s"] = row["tokens"] / row["seconds"]
+
+    header = f"{'method':<32} {'batch':>5} {'songs':>5} {'tokens':>7} {'seconds':>8} {'songs/s':>9} {'tokens/s':>10}"
+    print(f"\ngenerator bench: {args.config}, {args.device} {args.dtype}, {args.new_tokens} new tokens, "
+          f"top-k {settings.top_k}, torch threads {torch.get_num_threads()}\n{header}\n{'-' * len(header)}")
+    for r in rows:
+        print(f"{r['method']:<32} {r['batch']:>5} {r['songs']:>5} {r['tokens']:>7} {r['seconds']:>8.2f} "
+              f"{r['songs_per_s']:>9.2f} {r['tokens_per_s']:>10.1f}")
+    result = dict(config=args.config, device=args.device, dtype=args.dtype, new_tokens=args.new_tokens,
+                  top_k=settings.top_k, threads=torch.get_num_threads(), torch=torch.__version__,
+                  transformers=transformers.__version__, machine=platform.machine(),
+                  when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), rows=rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
