@@ -108,6 +108,10 @@ class Ledger:
             self.acked[(user, song_id)] = vote
             self.acks += 1
 
+    def retried(self) -> None:
+        with self.lock:
+            self.retries += 1
+
 
 def voter(account: Account, songs: list[int], ledger: Ledger, recorder: Recorder, stop: threading.Event,
           rng: random.Random, settle_s: float = 60.0) -> None:
@@ -126,7 +130,7 @@ def voter(account: Account, songs: list[int], ledger: Ledger, recorder: Recorder
                 break
             if response is not None and response.status_code in (400, 404):
                 break  # refused, nothing applied (e.g. a song the database cannot store)
-            ledger.retries += 1
+            ledger.retried()
             if stop.is_set():
                 settle_until = settle_until or time.monotonic() + settle_s
                 if time.monotonic() > settle_until:
