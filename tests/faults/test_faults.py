@@ -38,7 +38,7 @@ def kill_worker_mid_song(rs) -> None:
     """Ask for a batch of fresh songs; when the first one is back, the worker holds
     the rest: kill -9 it. Every song must still come back, retried on a fresh worker,
     byte-identical to the same ids generated again afterwards."""
-    ids = [10 ** 12 + i for i in range(48)]
+    ids = [10 ** 12 + i for i in range(160)]  # ten batches: the worker still holds songs at the kill
     generator_pid = rs.stack.service("generator").process.pid
     before = metric_value(metrics_text(rs.ports.generator_metrics), "generator_retries_total") or 0.0
     with grpc.insecure_channel(f"127.0.0.1:{rs.ports.generator}") as channel:
