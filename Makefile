@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test venv system-deps protos bench clean
+.PHONY: run test venv system-deps protos bench clean model
 
 $(STAMP): requirements-dev.txt $(wildcard services/*/requirements.txt)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +30,16 @@ protos: venv
 
 clean:
 	rm -rf .local .pytest_cache
+
+# The bundled lyrics model (README "Model"); continue a finished run with MODEL_ARGS="--steps N".
+# ~30 min on 2 busy CPU cores, a few on a GPU. The corpus stays
+# outside the repository; point CORPUS at your copy of songs.csv.
+CORPUS ?= ../shared/corpus/songs.csv
+MODEL_DIR ?= models/billionsongs-small
+model: venv
+	PYTHONPATH=services/generator $(BIN)/python -m generator.train $(CORPUS) \
+		--column lyrics --title-column title --weight-column book --weight-power 0.5 \
+		--vocab-size 4096 --n-layer 6 --n-embd 256 --n-head 4 --context 256 \
+		--batch-size 16 --lr 1e-3 --warmup 100 --steps 400 \
+		--eval-every 100 --save-every 100 --sample-every 250 --threads 2 \
+		--out $(MODEL_DIR) $(MODEL_ARGS)

@@ -95,6 +95,9 @@ def service_specs(ports: Ports, state_dir: Path, postgres_url: str, redis_url: s
         ServiceSpec("generator", [python, "-m", "generator", "serve"], {
             "GENERATOR_LISTEN": f"127.0.0.1:{ports.generator}",
             "MODEL_DIR": str(model_dir),
+            # A laptop CPU: every step runs all rows (fixed shapes keep songs
+            # batch-invariant), so a smaller batch writes a visitor's song sooner.
+            "GENERATOR_MAX_BATCH": os.environ.get("GENERATOR_MAX_BATCH", "16"),
             "METRICS_PORT": str(ports.generator_metrics),
         }, port=ports.generator),
         ServiceSpec("votes", [python, "-m", "votes"], {
@@ -243,6 +246,18 @@ class Stack:
         log.info("stopped")
 
 
+def _stop_with_parent() -> None:
+    """Get SIGTERM when the parent dies: `make run` killed with SIGTERM exits
+    without passing it on, and the stack must not outlive it (Linux only)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("STACK_DIR", ROOT / ".local")),
@@ -264,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    _stop_with_parent()
     try:
         stack.start()
         if any(s.name == "web" for s in stack.services):

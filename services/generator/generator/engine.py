@@ -55,9 +55,22 @@ class Engine:
         self.steps = 0             # decode steps run (for tests and stats)
 
     # -- queue ------------------------------------------------------------
-    def submit(self, song_id: int) -> None:
+    def submit(self, song_id: int, urgent: bool = False) -> None:
+        """Queue a song; ``urgent`` ones (a visitor is waiting) go before bulk
+        pregeneration. Order never changes a song's text, only when it runs."""
         song_id_to_int64(song_id)  # reject non-uint64 ids before they reach a row
-        self.waiting.append(song_id)
+        if urgent:
+            self.waiting.appendleft(song_id)
+        else:
+            self.waiting.append(song_id)
+
+    def expedite(self, song_id: int) -> None:
+        """Move a waiting song to the front (a visitor now waits for it)."""
+        try:
+            self.waiting.remove(song_id)
+        except ValueError:
+            return  # already running or done
+        self.waiting.appendleft(song_id)
 
     def cancel(self, song_id: int) -> None:
         """Drop a waiting or running song; its row is free for the next step."""

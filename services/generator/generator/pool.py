@@ -54,6 +54,7 @@ class Flight:
     song_id: int
     subscribers: list[Subscription] = field(default_factory=list)
     stream: bool = False
+    urgent: bool = False   # a visitor waits for it: runs before bulk pregeneration
     attempts: int = 0
     worker: WorkerHandle | None = None
     title: str = ""        # text already delivered to streams
@@ -178,7 +179,7 @@ class WorkerPool:
             return [w.pid for w in self.workers if w.ready]
 
     # -- subscriptions --------------------------------------------------------
-    def subscribe(self, song_ids: Iterable[int], stream: bool = False) -> Subscription:
+    def subscribe(self, song_ids: Iterable[int], stream: bool = False, urgent: bool = False) -> Subscription:
         sub = Subscription(tuple(dict.fromkeys(song_ids)), stream)
         with self._lock:
             if self._stopping:
@@ -187,8 +188,18 @@ class WorkerPool:
             for song_id in sub.song_ids:
                 flight = self.flights.get(song_id)
                 if flight is None:
-                    flight = self.flights[song_id] = Flight(song_id)
-                    self.pending.append(flight)
+                    flight = self.flights[song_id] = Flight(song_id, urgent=urgent)
+                    if urgent:
+                        self.pending.appendleft(flight)
+                    else:
+                        self.pending.append(flight)
+                elif urgent and not flight.urgent:
+                    flight.urgent = True
+                    if flight.worker is not None:
+                        flight.worker.send(("expedite", song_id))
+                    else:
+                        self.pending.remove(flight)
+                        self.pending.appendleft(flight)
                 flight.subscribers.append(sub)
                 if stream and not flight.stream:
                     flight.stream = True
@@ -244,9 +255,10 @@ class WorkerPool:
 
     def _assign(self, w: WorkerHandle, flights: list[Flight]) -> None:
         for stream in (False, True):
-            ids = [f.song_id for f in flights if f.stream == stream]
-            if ids:
-                w.send(("songs", ids, stream))
+            for urgent in (True, False):
+                ids = [f.song_id for f in flights if f.stream == stream and f.urgent == urgent]
+                if ids:
+                    w.send(("songs", ids, stream, urgent))
         for f in flights:
             f.worker, f.attempts = w, f.attempts + 1
             f.written_title = f.written_lyrics = ""

@@ -37,8 +37,8 @@ class GeneratorService(generator_pb2_grpc.GeneratorServicer):
                                   model_release=self.release, failed=r.failed, failure=r.failure,
                                   token_count=r.token_count)
 
-    def _subscribe(self, song_ids, stream: bool, context) -> Subscription:
-        sub = self.pool.subscribe(song_ids, stream)
+    def _subscribe(self, song_ids, stream: bool, context, urgent: bool = True) -> Subscription:
+        sub = self.pool.subscribe(song_ids, stream, urgent)
         # Runs when the RPC ends for any reason: a cancelled or timed-out
         # request stops its generation unless another request still wants it.
         context.add_callback(lambda: self.pool.unsubscribe(sub))
@@ -72,7 +72,8 @@ class GeneratorService(generator_pb2_grpc.GeneratorServicer):
         if not ids:
             return
         wanted = collections.Counter(ids)
-        sub = self._subscribe(ids, False, context)
+        # Bulk (pregeneration): runs after songs a visitor is waiting for.
+        sub = self._subscribe(ids, False, context, urgent=False)
         left = len(wanted)
         for event in self._events(sub, context):
             if event[0] == "song":
@@ -94,6 +95,10 @@ class GeneratorService(generator_pb2_grpc.GeneratorServicer):
                 return
 
     def GetModelInfo(self, request, context):
+        if not self.release:
+            # No worker is warm yet, so the release (which names the device
+            # type) is unknown; callers must not key anything by "".
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the generator is warming up")
         s = self.settings
         return generator_pb2.ModelInfo(
             model_release=self.release, model_name=self.model.name, device=self.pool.device or s.device,

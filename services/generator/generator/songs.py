@@ -34,6 +34,16 @@ def decode(tokenizer: Tokenizer, tokens: list[int]) -> str:
     return tokenizer.decode(tokens, skip_special_tokens=False)
 
 
+# Byte-level BPE can write byte sequences that are not UTF-8 (decoded as
+# U+FFFD) and control characters; neither belongs in a song (PostgreSQL text
+# refuses NUL). Newlines and tabs stay.
+_UNPRINTABLE = {c: None for c in range(32) if chr(c) not in "\n\t"} | {0x7F: None, 0xFFFD: None}
+
+
+def clean(text: str) -> str:
+    return text.translate(_UNPRINTABLE)
+
+
 @dataclass(frozen=True)
 class SongResult:
     song_id: int
@@ -46,7 +56,7 @@ class SongResult:
 
 def assemble(tokenizer: Tokenizer, song_id: int, tokens: list[int], failed: bool,
              max_new_tokens: int) -> SongResult:
-    parsed = parse_song(decode(tokenizer, tokens))
+    parsed = parse_song(clean(decode(tokenizer, tokens)))
     failure = f"no end of text within {max_new_tokens} tokens" if failed else ""
     return SongResult(song_id, parsed.title, parsed.lyrics, failed, failure, len(tokens))
 
@@ -77,7 +87,7 @@ class PieceTracker:
         text = decode(self.tokenizer, tokens)
         if text.endswith("\ufffd"):
             return None  # a multi-byte character is only half written; wait for the rest
-        title, lyrics = partial(text)
+        title, lyrics = partial(clean(text))
         dt = title[len(self.title):] if title.startswith(self.title) else ""
         dl = lyrics[len(self.lyrics):] if lyrics.startswith(self.lyrics) else ""
         if not dt and not dl:

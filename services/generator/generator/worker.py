@@ -2,8 +2,8 @@
 on the songs the server sends it over a pipe.
 
 Protocol (tuples over a multiprocessing Connection):
-  server -> worker: ("songs", [song_id, ...], stream: bool), ("stream", song_id),
-                    ("cancel", song_id), ("stop",)
+  server -> worker: ("songs", [song_id, ...], stream: bool, urgent: bool), ("stream", song_id),
+                    ("expedite", song_id), ("cancel", song_id), ("stop",)
   worker -> server: ("ready", {"device", "pid"}), ("error", text),
                     ("piece", song_id, title_delta, lyrics_delta), ("done", SongResult),
                     ("stats", {"waiting", "active", "tokens", "seconds"})
@@ -60,10 +60,12 @@ def worker_main(conn, settings, one_shot: bool) -> None:
                     continue  # already running here
                 tokens_so_far[song_id] = []
                 streams[song_id] = PieceTracker(tokenizer) if message[2] else None
-                engine.submit(song_id)
+                engine.submit(song_id, urgent=message[3])
                 served += 1
         elif kind == "stream" and message[1] in streams and streams[message[1]] is None:
             streams[message[1]] = PieceTracker(tokenizer)
+        elif kind == "expedite":
+            engine.expedite(message[1])
         elif kind == "cancel" and message[1] in tokens_so_far:
             engine.cancel(message[1])
             del tokens_so_far[message[1]], streams[message[1]]

@@ -96,3 +96,23 @@ def test_cancel_frees_the_row(model, gen):
 def test_ids_outside_uint64_are_refused(model, gen):
     with pytest.raises(ValueError):
         Engine(model, gen, 2).submit(-5)
+
+
+def test_urgent_songs_run_before_bulk_ones_and_stay_the_same(model, gen, alone):
+    """A visitor's song jumps the pregeneration queue; its text does not change."""
+    engine = Engine(model, gen, 1)  # one row: order of completion = order of running
+    bulk, visitor, later = IDS[8:12], IDS[20], IDS[21]
+    for song_id in bulk:
+        engine.submit(song_id)
+    engine.submit(visitor, urgent=True)
+    engine.submit(later)
+    engine.expedite(later)         # a visitor now waits for a queued bulk song too
+    order = []
+    done = {}
+    while engine.busy:
+        for f in engine.step()[1]:
+            order.append(f.song_id)
+            done[f.song_id] = f
+    assert order[:2] == [later, visitor]
+    assert order[2:] == bulk
+    assert tokens_of(done) == {i: (alone[i].tokens, alone[i].failed) for i in done}

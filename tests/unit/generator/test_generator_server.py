@@ -106,9 +106,20 @@ def test_concurrent_requests_for_one_id_generate_it_once(served, reference):
 
     def call(n):
         results[n] = stub.GetSong(generator_pb2.GetSongRequest(song_id=song_id), timeout=60)
+    # Freeze the workers until all 8 requests wait for the song, so the
+    # requests overlap however slowly the threads start on a loaded machine.
+    pids = [w.process.pid for w in pool.workers]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
     threads = [threading.Thread(target=call, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
+    try:
+        for t in threads:
+            t.start()
+        assert pool.wait_until(
+            lambda: song_id in pool.flights and len(pool.flights[song_id].subscribers) == 8, 30)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
     for t in threads:
         t.join()
     assert all(same(r, reference(song_id)) for r in results)
@@ -195,3 +206,25 @@ def test_metrics_count_songs_and_tokens(served):
     # The worker reports when it goes idle: nothing queued, no rows busy.
     assert pool.wait_until(lambda: value("generator_batch_fill") == 0.0 and value("generator_queue_depth") == 0.0, 10)
     assert value("generator_tokens_per_second") >= 0.0
+
+
+def test_model_info_is_unavailable_while_no_worker_is_warm(generator_settings):
+    """Before a worker is warm the release is unknown; callers must get
+    UNAVAILABLE (and back off), never an empty release to key caches by."""
+    from types import SimpleNamespace
+
+    from generator.server import GeneratorService
+
+    class Aborted(Exception):
+        pass
+
+    class Context:
+        def abort(self, code, message):
+            self.code = code
+            raise Aborted(message)
+
+    service = GeneratorService(generator_settings, SimpleNamespace(device=None), model=None)
+    context = Context()
+    with pytest.raises(Aborted, match="warming up"):
+        service.GetModelInfo(generator_pb2.GetModelInfoRequest(), context)
+    assert context.code == grpc.StatusCode.UNAVAILABLE

@@ -49,3 +49,8 @@ def test_partial_before_and_after_markers():
     assert partial("<|title|>Half a ti") == ("Half a ti", "")
     assert partial("just lyrics") == ("", "just lyrics")
     assert partial("<|title|>T<|lyrics|>\nla" + END_OF_TEXT) == ("T", "la")
+
+
+def test_song_text_has_no_replacement_or_control_characters():
+    from generator.songs import clean
+    assert clean("O my\x00 luve\ufffd is like\x1b a red,\n\tred rose\x7f") == "O my luve is like a red,\n\tred rose"

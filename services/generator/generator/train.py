@@ -1,0 +1,320 @@
+"""Train or fine-tune a GPT-2-family model on song lyrics.
+
+    python -m generator.train DATA... --column lyrics --title-column title \
+        --weight-column book --out models/my-model
+
+DATA are CSV files or folders (files picked by --include). Songs become
+``<|title|>Title<|lyrics|>Lyrics<|endoftext|>``, are bundled into one stream
+and cut into chunks of --context tokens. With --from PATH it fine-tunes that
+save_pretrained GPT-2 (adding the format's tokens); without it, it trains a
+byte-level BPE tokenizer on the corpus and a fresh GPT-2 of the given size.
+
+Checkpoints (model, optimizer, scheduler, data position, RNG states) go to
+--run-dir every --save-every steps; --checkpoint latest resumes the last one
+exactly, as if the run had never stopped. The result is a save_pretrained
+directory (safetensors, tokenizer, generation_config) the generator loads as is.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, GPT2Config, GPT2LMHeadModel
+
+from .bpe import add_song_tokens, train_bpe
+from .corpus import (CorpusError, epoch_order, group_weights, make_chunks, read_corpus,
+                     split_validation, training_text)
+from .songformat import END_OF_TEXT, parse_song
+
+CHECKPOINT = "checkpoint.pt"
+BASE = "base"  # run-dir subfolder: the tokenizer and model config the run started from
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m generator.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", nargs="+", help="CSV files or folders holding them")
+    p.add_argument("-i", "--include", default="*.csv", help="file name pattern inside folders")
+    p.add_argument("--column", default="lyrics", help="the lyrics column")
+    p.add_argument("--title-column", default=None, help="the title column (no titles without it)")
+    p.add_argument("--weight-column", default=None,
+                   help="group column (e.g. book): each group's share of the stream ~ size**--weight-power")
+    p.add_argument("--weight-power", type=float, default=0.5,
+                   help="1 keeps rows as they come, 0 gives every group an equal share")
+    p.add_argument("--out", default="models/trained", help="save_pretrained directory written at the end")
+    p.add_argument("--run-dir", default=None, help="checkpoints and base tokenizer (default: OUT.run)")
+    p.add_argument("--checkpoint", default="latest",
+                   help="latest: resume the run's checkpoint if any; fresh: start over; or a checkpoint path")
+    p.add_argument("--from", dest="base_model", default=None, help="fine-tune this save_pretrained GPT-2")
+    # Model size (from scratch only).
+    p.add_argument("--vocab-size", type=int, default=4096)
+    p.add_argument("--n-layer", type=int, default=4)
+    p.add_argument("--n-embd", type=int, default=256)
+    p.add_argument("--n-head", type=int, default=4)
+    p.add_argument("--n-positions", type=int, default=1025,
+                   help="position table; 1 prompt token + 1024 new tokens must fit")
+    p.add_argument("--dropout", type=float, default=0.1)
+    # Data and optimisation.
+    p.add_argument("--context", type=int, default=256, help="tokens per training chunk")
+    p.add_argument("--val-fraction", type=float, default=0.05, help="share of songs held out")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--min-lr", type=float, default=1e-4, help="cosine decay ends here")
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--stop-at", type=int, default=0,
+                   help="stop at this step with a checkpoint, to continue later (--checkpoint latest)")
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--eval-batches", type=int, default=20)
+    p.add_argument("--sample-every", type=int, default=0, help="print sample songs every N steps (0: never)")
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def lr_at(step: int, a: argparse.Namespace) -> float:
+    """Linear warm-up, then cosine decay to min_lr at the last step (nanoGPT)."""
+    if step < a.warmup:
+        return a.lr * (step + 1) / a.warmup
+    progress = min(1.0, (step - a.warmup) / max(1, a.steps - a.warmup))
+    return a.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (a.lr - a.min_lr)
+
+
+def build_fresh(a: argparse.Namespace, train_texts: list[str]):
+    """Tokenizer and model the run starts from (before any training step)."""
+    if a.base_model:
+        tokenizer = AutoTokenizer.from_pretrained(a.base_model)
+        add_song_tokens(tokenizer)
+        model = AutoModelForCausalLM.from_pretrained(a.base_model)
+        model.resize_token_embeddings(len(tokenizer))
+        return tokenizer, model
+    tokenizer = train_bpe(train_texts, a.vocab_size)
+    eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=a.n_positions, n_embd=a.n_embd,
+                        n_layer=a.n_layer, n_head=a.n_head, resid_pdrop=a.dropout,
+                        embd_pdrop=a.dropout, attn_pdrop=a.dropout, bos_token_id=eos, eos_token_id=eos,
+                        pad_token_id=eos)
+    return tokenizer, GPT2LMHeadModel(config)
+
+
+def generation_config(tokenizer) -> GenerationConfig:
+    """The original's settings: top-k 40, temperature 1, at most 1024 new tokens."""
+    eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+    return GenerationConfig(do_sample=True, top_k=40, temperature=1.0, max_new_tokens=1024,
+                            bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Batches:
+    """Training batches in a fixed order: epoch e is the weighted song order
+    epoch_order(seed, e), chunked, with its chunks shuffled by (seed, e). The
+    position (epoch, index) is all a checkpoint needs to continue the order."""
+
+    def __init__(self, token_lists, weights, eos_id, a, epoch=0, index=0):
+        self.token_lists, self.weights, self.eos_id = token_lists, weights, eos_id
+        self.context, self.batch_size, self.seed = a.context, a.batch_size, a.seed
+        self.epoch, self.index = epoch, index
+        self._load()
+
+    def _load(self):
+        order = epoch_order(self.weights, self.seed, self.epoch)
+        chunks = make_chunks(self.token_lists, order, self.eos_id, self.context)
+        g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
+        self.chunks = chunks[torch.randperm(len(chunks), generator=g)]
+
+    def next(self) -> torch.Tensor:
+        if self.index + self.batch_size > len(self.chunks):
+            self.epoch, self.index = self.epoch + 1, 0
+            self._load()
+        batch = self.chunks[self.index: self.index + self.batch_size]
+        self.index += len(batch)
+        return batch
+
+
+@torch.no_grad()
+def evaluate(model, val_chunks, a, autocast) -> float:
+    model.eval()
+    losses = []
+    for i in range(0, min(len(val_chunks), a.eval_batches * a.batch_size), a.batch_size):
+        batch = val_chunks[i: i + a.batch_size].to(a.device)
+        with autocast():
+            losses.append(loss_of(model, batch))
+    model.train()
+    return sum(losses) / len(losses)
+
+
+def loss_of(model, batch: torch.Tensor) -> torch.Tensor | float:
+    """Next-token cross-entropy over a (B, T+1) chunk batch. We shift ourselves
+    (inputs row[:-1], targets row[1:]) instead of passing labels=, which would
+    shift again and waste the chunk's last token."""
+    logits = model(input_ids=batch[:, :-1]).logits  # (B, T, V)
+    loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten())
+    return loss if model.training else loss.item()
+
+
+@torch.no_grad()
+def sample_songs(model, tokenizer, n: int, device: str, max_new_tokens: int = 300) -> list[str]:
+    model.eval()
+    eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+    prompt = torch.full((n, 1), eos, dtype=torch.long, device=device)
+    # A position table shorter than the sample would index past its end.
+    max_new_tokens = min(max_new_tokens, model.config.n_positions - 1)
+    out = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_k=40,
+                         temperature=1.0, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=eos)
+    model.train()
+    songs = []
+    for row in out[:, 1:].tolist():
+        song = parse_song(tokenizer.decode(row, skip_special_tokens=False))
+        songs.append(f"== {song.title} ==\n{song.lyrics}")
+    return songs
+
+
+def save_checkpoint(path: Path, model, optimizer, step, batches, best_val) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                "epoch": batches.epoch, "index": batches.index, "rng": rng_state(),
+                "val_loss": best_val}, tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves a half checkpoint as "latest"
+
+
+def train(a: argparse.Namespace) -> dict:
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    out = Path(a.out)
+    run_dir = Path(a.run_dir) if a.run_dir else out.with_name(out.name + ".run")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    songs = read_corpus(a.data, a.include, a.column, a.title_column, a.weight_column)
+    train_songs, val_songs = split_validation(songs, a.val_fraction, a.seed)
+    train_texts = [training_text(s) for s in train_songs]
+
+    ckpt_path = {"latest": run_dir / CHECKPOINT, "fresh": None}.get(a.checkpoint, Path(a.checkpoint))
+    resume = ckpt_path is not None and ckpt_path.exists()
+    if a.checkpoint not in ("latest", "fresh") and not resume:
+        raise SystemExit(f"checkpoint {a.checkpoint} not found")
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    if resume:
+        # Same tokenizer and architecture as the run's start; the weights come from the checkpoint.
+        tokenizer = AutoTokenizer.from_pretrained(run_dir / BASE)
+        model = AutoModelForCausalLM.from_config(GPT2Config.from_pretrained(run_dir / BASE))
+    else:
+        tokenizer, model = build_fresh(a, train_texts)
+        tokenizer.save_pretrained(run_dir / BASE)
+        model.config.save_pretrained(run_dir / BASE)
+    eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+    encode = lambda texts: tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]  # noqa: E731
+    train_ids, val_ids = encode(train_texts), encode([training_text(s) for s in val_songs])
+    val_chunks = make_chunks(val_ids, list(range(len(val_ids))), eos, a.context) if val_ids else None
+
+    model.to(a.device).train()
+    decay = [p for p in model.parameters() if p.dim() >= 2]  # matrices; not biases and LayerNorms
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=a.lr, betas=(0.9, 0.95), fused=a.device.startswith("cuda"))
+    weights = group_weights(train_songs, a.weight_power if a.weight_column else 1.0)
+    step, best_val = 0, None
+    if resume:
+        state = torch.load(ckpt_path, map_location=a.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, best_val = state["step"], state["val_loss"]
+        batches = Batches(train_ids, weights, eos, a, state["epoch"], state["index"])
+        set_rng_state(state["rng"])
+        print(f"resumed {ckpt_path} at step {step}", file=sys.stderr)
+    else:
+        batches = Batches(train_ids, weights, eos, a)
+    print(f"{len(train_songs)} training songs, {len(val_songs)} validation; "
+          f"{len(batches.chunks)} chunks of {a.context} tokens per epoch; "
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters", file=sys.stderr)
+
+    cuda = a.device.startswith("cuda")
+    autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)  # noqa: E731
+    tokens_per_step = a.batch_size * a.grad_accum * a.context
+    bar = tqdm(total=a.steps, initial=step, disable=a.quiet, dynamic_ncols=True)
+    t0, t_step0, last_loss = time.time(), step, float("nan")
+    val_loss = None
+    last_step = min(a.steps, a.stop_at) if a.stop_at else a.steps
+    while step < last_step:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, a)
+        loss_sum = 0.0
+        for _ in range(a.grad_accum):
+            batch = batches.next().to(a.device)
+            with autocast():
+                loss = loss_of(model, batch) / a.grad_accum
+            loss.backward()
+            loss_sum += loss.item()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        last_loss = loss_sum
+        tok_s = (step - t_step0) * tokens_per_step / max(1e-9, time.time() - t0)
+        bar.set_postfix(loss=f"{last_loss:.3f}", tok_s=f"{tok_s:,.0f}", epoch=batches.epoch)
+        bar.update(1)
+        if val_chunks is not None and (step % a.eval_every == 0 or step == a.steps):
+            val_loss = evaluate(model, val_chunks, a, autocast)
+            best_val = val_loss if best_val is None else min(best_val, val_loss)
+            bar.write(f"step {step}: train loss {last_loss:.3f}, validation loss {val_loss:.3f}")
+        if a.sample_every and step % a.sample_every == 0:
+            for text in sample_songs(model, tokenizer, 2, a.device):
+                bar.write(text + "\n")
+        if step % a.save_every == 0 or step == last_step:
+            save_checkpoint(run_dir / CHECKPOINT, model, optimizer, step, batches, best_val)
+    bar.close()
+    if step < a.steps:
+        print(f"stopped at step {step}; continue with --checkpoint latest", file=sys.stderr)
+        return {"steps": step, "stopped": True}
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.generation_config = generation_config(tokenizer)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    report = {"steps": step, "train_loss": last_loss, "validation_loss": val_loss,
+              "tokens_per_step": tokens_per_step, "train_songs": len(train_songs),
+              "validation_songs": len(val_songs), "seconds_this_session": round(time.time() - t0, 1),
+              "args": {k: v for k, v in vars(a).items() if k not in ("quiet",)}}
+    # Beside the weights: how this release was made (read by bench/model_quality.py).
+    (out / "training.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out} (validation loss {val_loss})", file=sys.stderr)
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse_args(argv)
+    try:
+        train(a)
+    except CorpusError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()
