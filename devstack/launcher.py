@@ -141,12 +141,14 @@ class Stack:
     """The running stack; also used by the end-to-end and fault tests."""
 
     def __init__(self, state_dir: Path, ports: Ports | None = None, model_dir: Path | None = None,
-                 env: dict[str, str] | None = None, restart: bool = True):
+                 env: dict[str, str] | None = None, restart: bool = True, log_dir: Path | None = None):
         self.state_dir = Path(state_dir)
         self.ports = ports or Ports()
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
         self.extra_env = env or {}
         self.restart = restart
+        # None: services log to our own stderr; else each appends to log_dir/<name>.log
+        self.log_dir = Path(log_dir) if log_dir else None
         self.postgres = PostgresServer(self.state_dir / "postgres", port=self.ports.postgres or None)
         self.redis = RedisServer(port=self.ports.redis or None)
         self.services: list[ServiceSpec] = []
@@ -190,7 +192,16 @@ class Stack:
 
     def _spawn(self, spec: ServiceSpec) -> None:
         log.info("starting %s: %s", spec.name, " ".join(spec.argv[1:]))
-        spec.process = subprocess.Popen(spec.argv, env=spec.env, cwd=ROOT, start_new_session=True)
+        output = None
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = open(self.log_dir / f"{spec.name}.log", "ab")
+        try:
+            spec.process = subprocess.Popen(spec.argv, env=spec.env, cwd=ROOT, start_new_session=True,
+                                            stdout=output, stderr=subprocess.STDOUT if output else None)
+        finally:
+            if output:
+                output.close()
         spec.started_at = time.monotonic()
 
     def _supervise(self) -> None:

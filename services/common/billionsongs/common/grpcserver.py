@@ -21,9 +21,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram
 
-from billionsongs.common.logs import REQUEST_ID_HEADER, new_request_id, request_id_var
+from billionsongs.common.logs import REQUEST_ID_HEADER, log_fields, new_request_id, request_id_var
 
 log = logging.getLogger(__name__)
+# One JSON line per RPC (health checks aside), carrying the caller's request id.
+access_log = logging.getLogger("grpc.access")
+_QUIET_PREFIX = "/grpc.health.v1.Health/"
 
 RPC_COUNT = Counter("grpc_server_handled_total", "RPCs completed, by method and status code",
                     ["grpc_method", "grpc_code"])
@@ -53,9 +56,13 @@ class ObservingInterceptor(grpc.ServerInterceptor):
             return time.perf_counter()
 
         def finish(start, context, failed: bool):
-            RPC_LATENCY.labels(method).observe(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            RPC_LATENCY.labels(method).observe(elapsed)
             code = "UNKNOWN" if failed and _code_of(context) == "OK" else _code_of(context)
             RPC_COUNT.labels(method, code).inc()
+            if not method.startswith(_QUIET_PREFIX):
+                access_log.info("%s %s", method, code, extra=log_fields(
+                    method=method, code=code, ms=round(elapsed * 1000, 1)))
 
         def wrap_unary(behavior):
             def wrapper(request, context):
