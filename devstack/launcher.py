@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.servers import PostgresServer, RedisServer, wait_for_port
@@ -50,7 +50,6 @@ class ServiceSpec:
     process: subprocess.Popen | None = None
     restarts: int = 0
     started_at: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     def available(self) -> bool:
         return (SERVICES_DIR / self.name / self.name / "__main__.py").exists() or self.name == "web" and (
@@ -86,7 +85,7 @@ def default_model_dir() -> Path:
     return ROOT / "models" / "billionsongs-small"
 
 
-def service_specs(ports: Ports, state_dir: Path, postgres_url: str, redis_url: str,
+def service_specs(ports: Ports, postgres_url: str, redis_url: str,
                   model_dir: Path, secret_key: str) -> list[ServiceSpec]:
     python = sys.executable
     generator_target = f"127.0.0.1:{ports.generator}"
@@ -177,7 +176,7 @@ class Stack:
         log.info("postgres on %s, redis on %s", self.postgres.url, self.redis.url)
         model_dir = ensure_model(self.model_dir, self.state_dir)
         self.services = [s for s in service_specs(
-            self.ports, self.state_dir, self.postgres.url, self.redis.url, model_dir,
+            self.ports, self.postgres.url, self.redis.url, model_dir,
             self._secret_key()) if s.available()]
         for spec in self.services:
             spec.env = {**base_env(), **spec.env, **self.extra_env}

@@ -28,7 +28,7 @@ def deployed_env() -> dict[str, dict[str, dict[str, str | None]]]:
 
 def launcher_specs():
     from devstack.launcher import Ports, service_specs
-    return {s.name: s for s in service_specs(Ports(), Path("/tmp/state"), "postgresql://pg", "redis://r",
+    return {s.name: s for s in service_specs(Ports(), "postgresql://pg", "redis://r",
                                              Path("/models/m"), "secret")}
 
 

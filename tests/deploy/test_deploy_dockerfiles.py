@@ -91,7 +91,7 @@ def test_multi_stage_pinned_non_root_with_protos_compiled(name):
 ])
 def test_entry_points_are_the_local_stacks(name, argv):
     from devstack.launcher import Ports, service_specs
-    spec = next(s for s in service_specs(Ports(), Path("/tmp"), "pg", "redis", Path("/m"), "k") if s.name == name)
+    spec = next(s for s in service_specs(Ports(), "pg", "redis", Path("/m"), "k") if s.name == name)
     assert ("CMD", argv) == instructions(DOCKERFILES[name])[-1]
     assert argv == "[" + ", ".join(f'"{a}"' for a in ["python", *spec.argv[1:]]) + "]"
 

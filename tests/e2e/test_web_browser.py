@@ -27,7 +27,7 @@ def site(tmp_path_factory, redis_server):
     fakes = FakeBackends()
     fakes.generator.piece_delay_s = 0.0
     ports = Ports(web=free_port(), generator=fakes.generator_server.port, votes=fakes.votes_server.port)
-    spec = next(s for s in service_specs(ports, tmp_path_factory.mktemp("stack"), "postgresql://unused",
+    spec = next(s for s in service_specs(ports, "postgresql://unused",
                                          redis_server.url, Path("unused"), "e2e-secret") if s.name == "web")
     env = {**base_env(), **spec.env, "WEB_WORKERS": "2", "WEB_THREADS": "4", "LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(spec.argv, env=env, cwd=Path(__file__).resolve().parents[2],

@@ -6,6 +6,8 @@ import dataclasses
 import logging
 import sys
 
+from billionsongs.common.settings import load_or_exit
+
 log = logging.getLogger("generator")
 
 
@@ -18,7 +20,7 @@ def cmd_serve(args) -> int:
     from generator.server import build_server
     from generator.settings import GeneratorSettings
 
-    settings = GeneratorSettings.from_env()
+    settings = load_or_exit("generator", GeneratorSettings.from_env)
     setup_logging("generator", settings.log_level, settings.log_format)
     model = describe_model(settings.model_dir)
     log.info("model %s from %s (%s, %s, %s x%d, max batch %d)", model.name, settings.model_dir,
@@ -41,7 +43,7 @@ def cmd_generate(args) -> int:
     from generator.settings import GeneratorSettings
     from generator.songs import assemble
 
-    settings = GeneratorSettings.from_env()
+    settings = load_or_exit("generator", GeneratorSettings.from_env)
     if args.model_dir:
         settings = dataclasses.replace(settings, model_dir=args.model_dir)
     runtime = load_runtime(settings)

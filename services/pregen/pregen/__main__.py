@@ -11,7 +11,7 @@ import redis
 from billionsongs.common.channels import make_channel
 from billionsongs.common.logs import setup_logging
 from billionsongs.common.metrics import start_metrics_server
-from billionsongs.common.settings import SettingsError
+from billionsongs.common.settings import load_or_exit
 
 from pregen.clients import GeneratorClient, VotesClient
 from pregen.settings import Settings
@@ -21,11 +21,7 @@ log = logging.getLogger("pregen")
 
 
 def main() -> int:
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        print(f"pregen: {error}", file=sys.stderr)
-        return 2
+    settings = load_or_exit("pregen", Settings.from_env)
     setup_logging("pregen", settings.log_level, settings.log_format)
     # Timeouts, so a Redis that stops answering raises (and we back off)
     # instead of hanging the loop; redis-py reconnects on the next command.

@@ -7,18 +7,14 @@ import sys
 from billionsongs.common.logs import setup_logging
 from billionsongs.common.metrics import start_metrics_server
 from billionsongs.common.grpcserver import serve
-from billionsongs.common.settings import SettingsError
+from billionsongs.common.settings import load_or_exit
 
 
 def main(argv: list[str] | None = None) -> int:
     from votes.server import VotesApp
     from votes.settings import Settings
 
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        print(f"votes: {error}", file=sys.stderr)
-        return 2
+    settings = load_or_exit("votes", Settings.from_env)
     setup_logging("votes", settings.log_level, settings.log_format)
     start_metrics_server(settings.metrics_port)
     app = VotesApp(settings)

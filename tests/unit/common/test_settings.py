@@ -33,3 +33,13 @@ def test_values_are_parsed():
 def test_bad_settings_stop_with_a_message_naming_the_variable(call, message):
     with pytest.raises(SettingsError, match=message):
         call()
+
+
+def test_load_or_exit_stops_with_one_line_and_status_2(capsys):
+    from billionsongs.common.settings import load_or_exit
+
+    assert load_or_exit("svc", lambda: "ok") == "ok"
+    with pytest.raises(SystemExit) as stop:
+        load_or_exit("svc", lambda: env_str("DATABASE_URL", env={}))
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == "svc: environment variable DATABASE_URL is required but not set\n"

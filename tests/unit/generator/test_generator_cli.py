@@ -36,3 +36,14 @@ def test_launcher_falls_back_to_a_random_model_and_says_so(tmp_path, caplog):
     assert "RANDOM model" in caplog.text
     assert describe_model(used).writes_titles
     assert ensure_model(used, tmp_path / "state") == used  # a real model directory is used as is
+
+
+def test_a_bad_setting_stops_serve_with_a_message_not_a_traceback():
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "GENERATOR_WORKER_MODE": "sometimes"}
+    result = subprocess.run([sys.executable, "-m", "generator", "serve"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "GENERATOR_WORKER_MODE" in result.stderr and "Traceback" not in result.stderr

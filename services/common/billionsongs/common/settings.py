@@ -7,7 +7,11 @@ a clear message when a required one is missing or malformed.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _REQUIRED = object()
 
@@ -83,3 +87,13 @@ def env_choice(name: str, choices: tuple[str, ...], default=_REQUIRED,
     if value not in choices:
         raise SettingsError(f"environment variable {name}={value!r} must be one of {', '.join(choices)}")
     return value
+
+
+def load_or_exit(service: str, from_env: Callable[[], T]) -> T:
+    """Settings for a service's entry point: a missing or malformed variable
+    stops start-up with one clear line (exit status 2), not a traceback."""
+    try:
+        return from_env()
+    except SettingsError as error:
+        print(f"{service}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
