@@ -31,15 +31,17 @@ protos: venv
 clean:
 	rm -rf .local .pytest_cache
 
-# The bundled lyrics model (README "Model"); continue a finished run with MODEL_ARGS="--steps N".
-# ~30 min on 2 busy CPU cores, a few on a GPU. The corpus stays
-# outside the repository; point CORPUS at your copy of songs.csv.
+# The bundled lyrics model (README "Model"): about an hour on 2 idle CPU cores,
+# minutes on a GPU. Run again after it finished, it only rewrites MODEL_DIR from
+# the last checkpoint (MODEL_DIR.run/). The corpus stays outside the repository;
+# point CORPUS at your copy of songs.csv.
 CORPUS ?= ../shared/corpus/songs.csv
 MODEL_DIR ?= models/billionsongs-small
 model: venv
 	PYTHONPATH=services/generator $(BIN)/python -m generator.train $(CORPUS) \
 		--column lyrics --title-column title --weight-column book --weight-power 0.5 \
 		--vocab-size 4096 --n-layer 6 --n-embd 256 --n-head 4 --context 256 \
-		--batch-size 16 --lr 1e-3 --warmup 100 --steps 400 \
-		--eval-every 100 --save-every 100 --sample-every 250 --threads 2 \
+		--batch-size 16 --lr 1e-3 --min-lr 1e-4 --warmup 200 --steps 2400 \
+		--top-k 40 --temperature 1.0 \
+		--eval-every 200 --save-every 200 --sample-every 600 --threads 2 \
 		--out $(MODEL_DIR) $(MODEL_ARGS)

@@ -2,7 +2,8 @@
 measures them.
 
     PYTHONPATH=services/generator .venv/bin/python bench/model_quality.py \
-        [--model models/billionsongs-small] [--ids 100] [--first-id 1]
+        [--model models/billionsongs-small] [--ids 100] [--first-id 1] \
+        [--corpus ../shared/corpus/songs.csv] [--temperature T] [--top-k K]
 
 Songs come from the generator service's own engine (generator.engine, the
 same code `make run` serves), with the model's generation settings: prompt
@@ -12,13 +13,18 @@ here is song N on the site (float32 on CPU).
 Per song: ends with <|endoftext|> within the limit; has a title of its own
 (title marker present, title not empty and not just the first lyric line);
 at least 4 non-empty lines; no line repeated more than 4 times in a row.
-Over all songs: distinct-4-gram ratio (distinct word 4-grams / all 4-grams).
+Over all songs: distinct-4-gram ratio (distinct word 4-grams / all 4-grams)
+and, when the corpus is at hand, the share of lyric words that occur in it
+(a word the model invented, like "pugorral", does not).
+--temperature and --top-k try other sampling settings than the model's.
 Writes bench/results/model-quality.json and prints a table and 5 samples.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -65,6 +71,23 @@ def measure(text: str, ended: bool) -> dict:
             "no_loop": max_run(lines) <= 4}
 
 
+WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+
+
+def words_of(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+def corpus_words(path: Path, column: str = "lyrics") -> set[str]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return {w for row in csv.DictReader(f) for w in words_of(row[column] + " " + row.get("title", ""))}
+
+
+def known_share(songs: list[dict], known: set[str]) -> float:
+    words = [w for s in songs for w in words_of(s["title"] + " " + s["lyrics"])]
+    return sum(w in known for w in words) / len(words) if words else 0.0
+
+
 def distinct_4(songs: list[dict]) -> float:
     grams, total = set(), 0
     for s in songs:
@@ -81,11 +104,17 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--ids", type=int, default=100)
     p.add_argument("--first-id", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus" / "songs.csv"),
+                   help="training CSV for the known-word share (skipped when missing)")
+    p.add_argument("--temperature", type=float, default=None, help="default: the model's")
+    p.add_argument("--top-k", type=int, default=None, help="default: the model's")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "model-quality.json"))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
 
     gen = GenerationConfig.from_pretrained(a.model)
+    gen.temperature = a.temperature if a.temperature is not None else gen.temperature
+    gen.top_k = a.top_k if a.top_k is not None else gen.top_k
     ids = list(range(a.first_id, a.first_id + a.ids))
     t0 = time.time()
     texts = generate(a.model, ids, gen.top_k, gen.temperature, gen.max_new_tokens)
@@ -105,6 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
         "at_least_4_lines": share("four_lines"), "no_line_repeated_over_4": share("no_loop"),
         "all_four": sum(s["ended"] and s["has_title"] and s["four_lines"] and s["no_loop"] for s in songs) / n,
         "distinct_4gram_ratio": round(distinct_4(songs), 4),
+        "known_word_share": round(known_share(songs, corpus_words(Path(a.corpus))), 4)
+        if Path(a.corpus).exists() else None,
         "mean_lines": sum(s["lines"] for s in songs) / n,
         "validation_loss": val_loss, "generation_seconds": round(seconds, 1),
     }
@@ -114,6 +145,8 @@ def main(argv: list[str] | None = None) -> dict:
             ("no line repeated > 4 times in a row", f"{summary['no_line_repeated_over_4']:.0%}"),
             ("all four at once", f"{summary['all_four']:.0%}"),
             ("distinct-4-gram ratio", f"{summary['distinct_4gram_ratio']:.3f}"),
+            ("words found in the corpus", f"{summary['known_word_share']:.1%}"
+             if summary["known_word_share"] is not None else "n/a (no corpus)"),
             ("mean non-empty lines", f"{summary['mean_lines']:.1f}"),
             ("validation loss (training)", f"{val_loss:.3f}" if val_loss is not None else "n/a")]
     width = max(len(r[0]) for r in rows)

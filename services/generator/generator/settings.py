@@ -1,6 +1,7 @@
 """The generator's settings, read from environment variables at start-up."""
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ class GeneratorSettings:
     # so the numerics of a row never depend on the batch around it.
     max_batch: int = 64
     max_songs_per_request: int = 1024
+    # Sampling: the environment, else the model's generation_config.json, else
+    # the original's settings (top-k 40, temperature 1, 1024 new tokens).
     max_new_tokens: int = 1024
     top_k: int = 40
     temperature: float = 1.0
@@ -39,9 +42,11 @@ class GeneratorSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GeneratorSettings:
         d = cls()
+        model_dir = env_str("MODEL_DIR", d.model_dir, env)
+        model = model_sampling(model_dir)
         settings = cls(
             listen=env_str("GENERATOR_LISTEN", d.listen, env),
-            model_dir=env_str("MODEL_DIR", d.model_dir, env),
+            model_dir=model_dir,
             device=env_choice("GENERATOR_DEVICE", DEVICES, d.device, env),
             dtype=env_choice("GENERATOR_DTYPE", DTYPES, d.dtype, env),
             worker_mode=env_choice("GENERATOR_WORKER_MODE", WORKER_MODES, d.worker_mode, env),
@@ -49,9 +54,11 @@ class GeneratorSettings:
             max_batch=env_int("GENERATOR_MAX_BATCH", d.max_batch, env, minimum=1, maximum=4096),
             max_songs_per_request=env_int("GENERATOR_MAX_SONGS_PER_REQUEST", d.max_songs_per_request,
                                           env, minimum=1),
-            max_new_tokens=env_int("GENERATOR_MAX_NEW_TOKENS", d.max_new_tokens, env, minimum=1),
-            top_k=env_int("GENERATOR_TOP_K", d.top_k, env, minimum=1),
-            temperature=env_float("GENERATOR_TEMPERATURE", d.temperature, env, minimum=0.0),
+            max_new_tokens=env_int("GENERATOR_MAX_NEW_TOKENS", model.get("max_new_tokens", d.max_new_tokens),
+                                   env, minimum=1),
+            top_k=env_int("GENERATOR_TOP_K", model.get("top_k", d.top_k), env, minimum=1),
+            temperature=env_float("GENERATOR_TEMPERATURE", model.get("temperature", d.temperature),
+                                  env, minimum=0.0),
             threads=env_int("GENERATOR_THREADS", d.threads, env, minimum=0),
             metrics_port=env_int("METRICS_PORT", d.metrics_port, env, minimum=0, maximum=65535),
             log_level=env_str("LOG_LEVEL", d.log_level, env),
@@ -60,3 +67,26 @@ class GeneratorSettings:
         if settings.temperature <= 0:
             raise SettingsError("environment variable GENERATOR_TEMPERATURE must be above 0")
         return settings
+
+
+def model_sampling(model_dir: str | Path) -> dict:
+    """The sampling settings a save_pretrained directory ships in its
+    generation_config.json (only the keys it sets: a missing key is not
+    transformers' default but ours). No file: {}; a broken one stops start-up."""
+    path = Path(model_dir) / "generation_config.json"
+    if not path.exists():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SettingsError(f"{path} is not readable JSON: {e}") from None
+    checks = {"max_new_tokens": lambda v: isinstance(v, int) and v >= 1,
+              "top_k": lambda v: isinstance(v, int) and v >= 1,
+              "temperature": lambda v: isinstance(v, (int, float)) and v > 0}
+    out = {}
+    for key, ok in checks.items():
+        if key in config and config[key] is not None:
+            if isinstance(config[key], bool) or not ok(config[key]):
+                raise SettingsError(f"{path}: {key}={config[key]!r} is not a valid setting")
+            out[key] = float(config[key]) if key == "temperature" else config[key]
+    return out

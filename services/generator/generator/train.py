@@ -17,6 +17,7 @@ directory (safetensors, tokenizer, generation_config) the generator loads as is.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -30,7 +31,7 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, GPT2Config, GPT2LMHeadModel
 
 from .bpe import add_song_tokens, train_bpe
-from .corpus import (CorpusError, epoch_order, group_weights, make_chunks, read_corpus,
+from .corpus import (CorpusError, epoch_order, find_csv_files, group_weights, make_chunks, read_corpus,
                      split_validation, training_text)
 from .songformat import END_OF_TEXT, parse_song
 
@@ -78,6 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--eval-batches", type=int, default=20)
     p.add_argument("--sample-every", type=int, default=0, help="print sample songs every N steps (0: never)")
+    p.add_argument("--top-k", type=int, default=40, help="sampling the model is served with (generation_config)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature it is served with")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -110,11 +113,18 @@ def build_fresh(a: argparse.Namespace, train_texts: list[str]):
     return tokenizer, GPT2LMHeadModel(config)
 
 
-def generation_config(tokenizer) -> GenerationConfig:
-    """The original's settings: top-k 40, temperature 1, at most 1024 new tokens."""
+def generation_config(tokenizer, top_k: int = 40, temperature: float = 1.0) -> GenerationConfig:
+    """The sampling the generator serves this model with (unless its environment
+    says otherwise); the original's were top-k 40, temperature 1, 1024 new tokens."""
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
-    return GenerationConfig(do_sample=True, top_k=40, temperature=1.0, max_new_tokens=1024,
+    return GenerationConfig(do_sample=True, top_k=top_k, temperature=temperature, max_new_tokens=1024,
                             bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+
+
+def corpus_fingerprint(data: list[str], include: str) -> list[dict]:
+    """Which files (by name, size and sha256, not by this machine's paths) the model was trained on."""
+    return [{"file": path.name, "bytes": path.stat().st_size,
+             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()} for path in find_csv_files(data, include)]
 
 
 def rng_state() -> dict:
@@ -185,8 +195,10 @@ def sample_songs(model, tokenizer, n: int, device: str, max_new_tokens: int = 30
     prompt = torch.full((n, 1), eos, dtype=torch.long, device=device)
     # A position table shorter than the sample would index past its end.
     max_new_tokens = min(max_new_tokens, model.config.n_positions - 1)
-    out = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_k=40,
-                         temperature=1.0, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=eos)
+    gen = model.generation_config
+    out = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_k=gen.top_k,
+                         temperature=gen.temperature, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                         pad_token_id=eos)
     model.train()
     songs = []
     for row in out[:, 1:].tolist():
@@ -233,6 +245,7 @@ def train(a: argparse.Namespace) -> dict:
     train_ids, val_ids = encode(train_texts), encode([training_text(s) for s in val_songs])
     val_chunks = make_chunks(val_ids, list(range(len(val_ids))), eos, a.context) if val_ids else None
 
+    model.generation_config = generation_config(tokenizer, a.top_k, a.temperature)
     model.to(a.device).train()
     decay = [p for p in model.parameters() if p.dim() >= 2]  # matrices; not biases and LayerNorms
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -294,13 +307,15 @@ def train(a: argparse.Namespace) -> dict:
         print(f"stopped at step {step}; continue with --checkpoint latest", file=sys.stderr)
         return {"steps": step, "stopped": True}
 
+    if val_loss is None and val_chunks is not None:
+        val_loss = evaluate(model, val_chunks, a, autocast)  # a finished run, written out again
     out.mkdir(parents=True, exist_ok=True)
-    model.generation_config = generation_config(tokenizer)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     report = {"steps": step, "train_loss": last_loss, "validation_loss": val_loss,
               "tokens_per_step": tokens_per_step, "train_songs": len(train_songs),
               "validation_songs": len(val_songs), "seconds_this_session": round(time.time() - t0, 1),
+              "corpus": corpus_fingerprint(a.data, a.include),
               "args": {k: v for k, v in vars(a).items() if k not in ("quiet",)}}
     # Beside the weights: how this release was made (read by bench/model_quality.py).
     (out / "training.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from billionsongs.common.settings import SettingsError
@@ -28,3 +30,33 @@ def test_from_env():
 def test_bad_values_stop_start_up(name, value):
     with pytest.raises(SettingsError, match=name):
         GeneratorSettings.from_env({name: value})
+
+
+def write_generation_config(tmp_path, **values):
+    (tmp_path / "generation_config.json").write_text(json.dumps(values))
+    return {"MODEL_DIR": str(tmp_path)}
+
+
+def test_sampling_defaults_come_from_the_models_generation_config(tmp_path):
+    env = write_generation_config(tmp_path, top_k=12, temperature=0.7, max_new_tokens=300, eos_token_id=0)
+    s = GeneratorSettings.from_env(env)
+    assert (s.top_k, s.temperature, s.max_new_tokens) == (12, 0.7, 300)
+    s = GeneratorSettings.from_env({**env, "GENERATOR_TOP_K": "3", "GENERATOR_MAX_NEW_TOKENS": "50"})
+    assert (s.top_k, s.temperature, s.max_new_tokens) == (3, 0.7, 50)
+
+
+def test_keys_a_generation_config_leaves_out_are_ours_not_transformers(tmp_path):
+    # GPT-2 124M's file sets only token ids; transformers would fill in top_k=50.
+    s = GeneratorSettings.from_env(write_generation_config(tmp_path, bos_token_id=50256, eos_token_id=50256))
+    assert (s.top_k, s.temperature, s.max_new_tokens) == (40, 1.0, 1024)
+    assert GeneratorSettings.from_env({"MODEL_DIR": str(tmp_path / "none")}).top_k == 40
+
+
+@pytest.mark.parametrize("values", [{"top_k": 0}, {"temperature": 0}, {"temperature": "hot"},
+                                    {"max_new_tokens": 1.5}, {"top_k": True}])
+def test_a_bad_generation_config_stops_start_up_naming_the_file(tmp_path, values):
+    with pytest.raises(SettingsError, match="generation_config.json"):
+        GeneratorSettings.from_env(write_generation_config(tmp_path, **values))
+    (tmp_path / "generation_config.json").write_text("{not json")
+    with pytest.raises(SettingsError, match="generation_config.json"):
+        GeneratorSettings.from_env({"MODEL_DIR": str(tmp_path)})

@@ -4,6 +4,7 @@ format accept as is."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 
 import pytest
@@ -79,7 +80,12 @@ def test_training_lowers_the_loss(trained):
     before, after = chunk_loss(untrained, tokenizer, text), chunk_loss(model, tokenizer, text)
     assert after < before - 2.0, (before, after)
     assert report["validation_loss"] < before - 1.5  # held-out songs too (the same texts, other rows)
-    assert json.loads((out / "training.json").read_text())["validation_loss"] == report["validation_loss"]
+    written = json.loads((out / "training.json").read_text())
+    assert written["validation_loss"] == report["validation_loss"]
+    # The corpus is named by content, not by a path on the training machine.
+    data = (out.parent / "songs.csv").read_bytes()
+    assert written["corpus"] == [{"file": "songs.csv", "bytes": len(data),
+                                  "sha256": hashlib.sha256(data).hexdigest()}]
 
 
 def test_output_loads_with_transformers_and_generates_parseable_songs(trained):
@@ -109,6 +115,30 @@ def test_output_loads_with_transformers_and_generates_parseable_songs(trained):
         ids = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=60)
         song = parse_song(tokenizer.decode(ids[0, 1:], skip_special_tokens=False))
         assert song.title and song.lyrics
+
+
+def test_a_finished_run_rewrites_its_output_with_new_sampling_settings(trained):
+    """`make model` again after it finished: no training, the same weights, the
+    new sampling settings, which the generator then serves the model with."""
+    from generator.settings import GeneratorSettings
+
+    out, report = trained
+    again = train(parse_args([str(out.parent / "songs.csv"), "--title-column", "title", *TINY,
+                              "--n-layer", "2", "--n-embd", "64", "--context", "64", "--n-positions", "128",
+                              "--steps", "200", "--out", str(out.parent / "resampled"),
+                              "--run-dir", str(out.parent / "model.run"), "--checkpoint", "latest",
+                              "--top-k", "12", "--temperature", "0.8"]))
+    assert again["steps"] == 200 and again["seconds_this_session"] < 60
+    assert again["validation_loss"] == pytest.approx(report["validation_loss"], rel=1e-5)
+    a, b = load_file(out / "model.safetensors"), load_file(out.parent / "resampled" / "model.safetensors")
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    gen = GenerationConfig.from_pretrained(out.parent / "resampled")
+    assert (gen.top_k, gen.temperature) == (12, 0.8)
+    served = GeneratorSettings.from_env({"MODEL_DIR": str(out.parent / "resampled")})
+    assert (served.top_k, served.temperature, served.max_new_tokens) == (12, 0.8, 1024)
+    # The environment still has the last word.
+    assert GeneratorSettings.from_env({"MODEL_DIR": str(out.parent / "resampled"),
+                                       "GENERATOR_TEMPERATURE": "1.1"}).temperature == 1.1
 
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(corpus, tmp_path):
