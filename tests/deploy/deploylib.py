@@ -32,8 +32,7 @@ PATHS = {
     ("votes", "postgres", 5432),
 }
 
-# The environment each service must get (ARCHITECTURE.md, the deployment brief),
-# whether or not its code has landed yet.
+# The environment each service must get (ARCHITECTURE.md, the deployment brief).
 CONTRACT_ENV = {
     "generator": {"GENERATOR_LISTEN", "MODEL_DIR", "GENERATOR_DEVICE", "GENERATOR_DTYPE",
                   "GENERATOR_WORKER_MODE", "GENERATOR_WORKERS", "GENERATOR_MAX_BATCH",
@@ -148,15 +147,12 @@ def compose_env(service: dict) -> dict[str, str]:
 _ENV_HELPERS = {"env_str": 1, "env_int": 1, "env_float": 1, "env_bool": 1, "env_choice": 2}
 
 
-def env_reads(service: str) -> dict[str, bool] | None:
+def env_reads(service: str) -> dict[str, bool]:
     """{variable: required} for every environment variable ``services/<service>/``
     reads (through billionsongs.common.settings' env_* or os.environ / os.getenv);
-    required means env_* without a default. None when the service's code is not
-    here yet."""
+    required means env_* without a default."""
     package = ROOT / "services" / service / service
-    entry = "app.py" if service == "web" else "__main__.py"  # as devstack's launcher decides
-    if not (package / entry).exists():
-        return None
+    assert package.is_dir(), f"no services/{service}/{service}/"
     reads: dict[str, bool] = {}
     for path in package.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):

@@ -42,8 +42,6 @@ def test_contract_variables_are_set_everywhere(service):
 @pytest.mark.parametrize("service", SERVICES)
 def test_required_variables_the_code_reads_are_set_everywhere(service):
     reads = env_reads(service)
-    if reads is None:
-        pytest.skip(f"services/{service}/{service}/ has not landed yet")
     required = {name for name, needed in reads.items() if needed}
     for where, env in deployed_env().items():
         missing = required - set(env[service])
@@ -53,8 +51,6 @@ def test_required_variables_the_code_reads_are_set_everywhere(service):
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_variable_set_is_one_the_service_reads(service):
     reads = env_reads(service)
-    if reads is None:
-        pytest.skip(f"services/{service}/{service}/ has not landed yet")
     for where, env in deployed_env().items():
         unknown = set(env[service]) - set(reads) - PLATFORM_ENV
         assert not unknown, f"{where}/{service} sets {sorted(unknown)}, which services/{service} never reads"
@@ -77,7 +73,8 @@ def test_env_reader_finds_required_and_optional_reads(tmp_path, monkeypatch):
     monkeypatch.setattr(deploylib, "ROOT", tmp_path)
     assert deploylib.env_reads("demo") == {"NEEDED": True, "TUNED": False, "MODE": False, "KIND": True,
                                            "PLAIN": False, "OTHER": False}
-    assert deploylib.env_reads("absent") is None
+    with pytest.raises(AssertionError, match="services/absent/absent"):
+        deploylib.env_reads("absent")
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -119,6 +119,4 @@ def test_every_copied_path_exists(name):
         if word != "COPY" or rest.startswith("--from"):
             continue
         source = rest.split()[0]
-        if source.startswith("models/") and not (ROOT / "models").exists():
-            pytest.skip("the bundled model has not landed yet (models/billionsongs-small)")
         assert (ROOT / source).exists(), f"{name}: COPY {source}"
