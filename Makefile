@@ -42,6 +42,6 @@ model: venv
 		--column lyrics --title-column title --weight-column book --weight-power 0.5 \
 		--vocab-size 4096 --n-layer 6 --n-embd 256 --n-head 4 --context 256 \
 		--batch-size 16 --lr 1e-3 --min-lr 1e-4 --warmup 200 --steps 2400 \
-		--top-k 40 --temperature 1.0 \
+		--top-k 40 --temperature 0.9 \
 		--eval-every 200 --save-every 200 --sample-every 600 --threads 2 \
 		--out $(MODEL_DIR) $(MODEL_ARGS)

@@ -207,11 +207,11 @@ def sample_songs(model, tokenizer, n: int, device: str, max_new_tokens: int = 30
     return songs
 
 
-def save_checkpoint(path: Path, model, optimizer, step, batches, best_val) -> None:
+def save_checkpoint(path: Path, model, optimizer, step, batches, best_val, train_loss, seconds) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                 "epoch": batches.epoch, "index": batches.index, "rng": rng_state(),
-                "val_loss": best_val}, tmp)
+                "val_loss": best_val, "train_loss": train_loss, "seconds": seconds}, tmp)
     os.replace(tmp, path)  # a crash mid-write never leaves a half checkpoint as "latest"
 
 
@@ -253,12 +253,13 @@ def train(a: argparse.Namespace) -> dict:
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=a.lr, betas=(0.9, 0.95), fused=a.device.startswith("cuda"))
     weights = group_weights(train_songs, a.weight_power if a.weight_column else 1.0)
-    step, best_val = 0, None
+    step, best_val, last_loss, seconds_before = 0, None, float("nan"), 0.0
     if resume:
         state = torch.load(ckpt_path, map_location=a.device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, best_val = state["step"], state["val_loss"]
+        last_loss, seconds_before = state.get("train_loss", float("nan")), state.get("seconds", 0.0)
         batches = Batches(train_ids, weights, eos, a, state["epoch"], state["index"])
         set_rng_state(state["rng"])
         print(f"resumed {ckpt_path} at step {step}", file=sys.stderr)
@@ -272,7 +273,7 @@ def train(a: argparse.Namespace) -> dict:
     autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)  # noqa: E731
     tokens_per_step = a.batch_size * a.grad_accum * a.context
     bar = tqdm(total=a.steps, initial=step, disable=a.quiet, dynamic_ncols=True)
-    t0, t_step0, last_loss = time.time(), step, float("nan")
+    t0, t_step0 = time.time(), step
     val_loss = None
     last_step = min(a.steps, a.stop_at) if a.stop_at else a.steps
     while step < last_step:
@@ -301,7 +302,8 @@ def train(a: argparse.Namespace) -> dict:
             for text in sample_songs(model, tokenizer, 2, a.device):
                 bar.write(text + "\n")
         if step % a.save_every == 0 or step == last_step:
-            save_checkpoint(run_dir / CHECKPOINT, model, optimizer, step, batches, best_val)
+            save_checkpoint(run_dir / CHECKPOINT, model, optimizer, step, batches, best_val, last_loss,
+                            seconds_before + time.time() - t0)
     bar.close()
     if step < a.steps:
         print(f"stopped at step {step}; continue with --checkpoint latest", file=sys.stderr)
@@ -314,7 +316,10 @@ def train(a: argparse.Namespace) -> dict:
     tokenizer.save_pretrained(out)
     report = {"steps": step, "train_loss": last_loss, "validation_loss": val_loss,
               "tokens_per_step": tokens_per_step, "train_songs": len(train_songs),
-              "validation_songs": len(val_songs), "seconds_this_session": round(time.time() - t0, 1),
+              "validation_songs": len(val_songs),
+              # Over every session of the run, up to its last checkpoint.
+              "training_seconds": round(seconds_before + time.time() - t0, 1) if step > t_step0
+              else round(seconds_before, 1),
               "corpus": corpus_fingerprint(a.data, a.include),
               "args": {k: v for k, v in vars(a).items() if k not in ("quiet",)}}
     # Beside the weights: how this release was made (read by bench/model_quality.py).

@@ -8,9 +8,16 @@ from generator.settings import DEFAULT_MODEL_DIR, GeneratorSettings
 
 def test_defaults():
     s = GeneratorSettings.from_env({})
-    assert (s.listen, s.worker_mode, s.max_new_tokens, s.top_k, s.temperature, s.device) == (
-        "127.0.0.1:50051", "batched", 1024, 40, 1.0, "auto")
+    assert (s.listen, s.worker_mode, s.device) == ("127.0.0.1:50051", "batched", "auto")
     assert s.model_dir == str(DEFAULT_MODEL_DIR) and DEFAULT_MODEL_DIR.parts[-2:] == ("models", "billionsongs-small")
+    # Sampling: what the bundled model was trained to be served with (`make model`).
+    shipped = json.loads((DEFAULT_MODEL_DIR / "generation_config.json").read_text())
+    assert (s.max_new_tokens, s.top_k, s.temperature) == (
+        shipped["max_new_tokens"], shipped["top_k"], shipped["temperature"])
+    # No generation_config.json: the original's settings.
+    s = GeneratorSettings.from_env({"MODEL_DIR": "/nonexistent"})
+    assert s == GeneratorSettings(model_dir="/nonexistent")
+    assert (s.max_new_tokens, s.top_k, s.temperature) == (1024, 40, 1.0)
 
 
 def test_from_env():
