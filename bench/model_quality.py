@@ -6,9 +6,9 @@ measures them.
         [--corpus ../shared/corpus/songs.csv] [--temperature T] [--top-k K]
 
 Songs come from the generator service's own engine (generator.engine, the
-same code `make run` serves), with the model's generation settings: prompt
-<|endoftext|>, top-k 40, temperature 1.0, at most max_new_tokens; so song N
-here is song N on the site (float32 on CPU).
+same code `make run` serves), with the sampling the generator serves the model
+with (its generation_config.json: top-k, temperature, max_new_tokens) after the
+prompt <|endoftext|>; so song N here is song N on the site (float32 on CPU).
 
 Per song: ends with <|endoftext|> within the limit; has a title of its own
 (title marker present, title not empty and not just the first lyric line);
