@@ -317,9 +317,8 @@ def train(a: argparse.Namespace) -> dict:
     report = {"steps": step, "train_loss": last_loss, "validation_loss": val_loss,
               "tokens_per_step": tokens_per_step, "train_songs": len(train_songs),
               "validation_songs": len(val_songs),
-              # Over every session of the run, up to its last checkpoint.
-              "training_seconds": round(seconds_before + time.time() - t0, 1) if step > t_step0
-              else round(seconds_before, 1),
+              # Over every session of the run; a rewrite of a finished run adds nothing.
+              "training_seconds": round(seconds_before + (time.time() - t0 if step > t_step0 else 0.0), 1),
               "corpus": corpus_fingerprint(a.data, a.include),
               "args": {k: v for k, v in vars(a).items() if k not in ("quiet",)}}
     # Beside the weights: how this release was made (read by bench/model_quality.py).
