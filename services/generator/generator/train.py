@@ -33,7 +33,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 from .bpe import add_song_tokens, train_bpe
 from .corpus import (CorpusError, epoch_order, find_csv_files, group_weights, make_chunks, read_corpus,
                      split_validation, training_text)
-from .songformat import END_OF_TEXT, parse_song
+from .songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song
 
 CHECKPOINT = "checkpoint.pt"
 BASE = "base"  # run-dir subfolder: the tokenizer and model config the run started from
@@ -54,7 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--run-dir", default=None, help="checkpoints and base tokenizer (default: OUT.run)")
     p.add_argument("--checkpoint", default="latest",
                    help="latest: resume the run's checkpoint if any; fresh: start over; or a checkpoint path")
-    p.add_argument("--from", dest="base_model", default=None, help="fine-tune this save_pretrained GPT-2")
+    p.add_argument("--from", dest="base_model", default=None,
+                   help="fine-tune this save_pretrained GPT-2 or Llama directory")
+    p.add_argument("--lora-rank", type=int, default=0,
+                   help="with --from: train a LoRA adapter of this rank on every linear layer (peft) "
+                        "instead of every weight; the format's markers are then plain text (no new tokens)")
+    p.add_argument("--lora-alpha", type=float, default=0, help="LoRA scale numerator (default: 2 x rank)")
+    p.add_argument("--lora-dropout", type=float, default=0.05)
     # Model size (from scratch only).
     p.add_argument("--vocab-size", type=int, default=4096)
     p.add_argument("--n-layer", type=int, default=4)
@@ -96,8 +102,25 @@ def lr_at(step: int, a: argparse.Namespace) -> float:
     return a.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (a.lr - a.min_lr)
 
 
+def with_lora(model, a: argparse.Namespace):
+    """``model`` wrapped by peft with a fresh LoRA adapter on every linear layer
+    (the output head excepted); only the adapter trains. LoRA: Hu et al. 2021,
+    arXiv:2106.09685; alpha defaults to 2 x rank as in the QLoRA recipes."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=a.lora_rank, lora_alpha=a.lora_alpha or 2 * a.lora_rank,
+                        lora_dropout=a.lora_dropout, target_modules="all-linear", task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
 def build_fresh(a: argparse.Namespace, train_texts: list[str]):
     """Tokenizer and model the run starts from (before any training step)."""
+    if a.base_model and a.lora_rank:
+        # No new tokens: resizing a 49,152-row embedding would put the whole
+        # matrix in the output; the markers are written with the base's own tokens.
+        tokenizer = AutoTokenizer.from_pretrained(a.base_model)
+        model = AutoModelForCausalLM.from_pretrained(a.base_model, dtype=torch.float32)
+        return tokenizer, with_lora(model, a)
     if a.base_model:
         tokenizer = AutoTokenizer.from_pretrained(a.base_model)
         add_song_tokens(tokenizer)
@@ -111,6 +134,28 @@ def build_fresh(a: argparse.Namespace, train_texts: list[str]):
                         embd_pdrop=a.dropout, attn_pdrop=a.dropout, bos_token_id=eos, eos_token_id=eos,
                         pad_token_id=eos)
     return tokenizer, GPT2LMHeadModel(config)
+
+
+def encode_song(tokenizer, song) -> list[int]:
+    """Token ids of one song in the training format (songformat.format_song).
+
+    Title and lyrics are encoded with ``split_special_tokens``, so text from a
+    CSV that spells a control token (``<|endoftext|>``, ``<|im_start|>``) stays
+    text and never ends or splits a song. A marker is its own token where the
+    tokenizer has it (a GPT-2 tokenizer trained or extended here), otherwise
+    the base vocabulary's tokens for its text (a LoRA run on SmolLM2)."""
+    def text(s: str) -> list[int]:
+        return tokenizer(s, add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"]
+
+    def marker(m: str) -> list[int]:
+        added = tokenizer.get_added_vocab()  # special tokens by text -> id
+        return [added[m]] if m in added else text(m)
+
+    eot = marker(END_OF_TEXT)
+    if not song.title:  # no title column: lyrics only, titled by the generator from the first line
+        return text(song.lyrics.strip()) + eot
+    return (marker(TITLE_MARKER) + text(" ".join(song.title.split())) + marker(LYRICS_MARKER)
+            + text(song.lyrics.strip()) + eot)
 
 
 def generation_config(tokenizer, top_k: int = 40, temperature: float = 1.0) -> GenerationConfig:
@@ -194,7 +239,8 @@ def sample_songs(model, tokenizer, n: int, device: str, max_new_tokens: int = 30
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
     prompt = torch.full((n, 1), eos, dtype=torch.long, device=device)
     # A position table shorter than the sample would index past its end.
-    max_new_tokens = min(max_new_tokens, model.config.n_positions - 1)
+    positions = getattr(model.config, "n_positions", None) or model.config.max_position_embeddings
+    max_new_tokens = min(max_new_tokens, positions - 1)
     gen = model.generation_config
     out = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_k=gen.top_k,
                          temperature=gen.temperature, max_new_tokens=max_new_tokens, eos_token_id=eos,
@@ -207,9 +253,16 @@ def sample_songs(model, tokenizer, n: int, device: str, max_new_tokens: int = 30
     return songs
 
 
+def trained_state(model) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint must keep: all of them, or the adapter's alone
+    under LoRA (the frozen base is reloaded from --from)."""
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in model.state_dict().items() if k in trained or not hasattr(model, "peft_config")}
+
+
 def save_checkpoint(path: Path, model, optimizer, step, batches, best_val, train_loss, seconds) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+    torch.save({"model": trained_state(model), "optimizer": optimizer.state_dict(), "step": step,
                 "epoch": batches.epoch, "index": batches.index, "rng": rng_state(),
                 "val_loss": best_val, "train_loss": train_loss, "seconds": seconds}, tmp)
     os.replace(tmp, path)  # a crash mid-write never leaves a half checkpoint as "latest"
@@ -232,7 +285,11 @@ def train(a: argparse.Namespace) -> dict:
         raise SystemExit(f"checkpoint {a.checkpoint} not found")
     torch.manual_seed(a.seed)
     random.seed(a.seed)
-    if resume:
+    if resume and a.lora_rank:
+        # The frozen base again, and a fresh adapter the checkpoint overwrites.
+        tokenizer = AutoTokenizer.from_pretrained(run_dir / BASE)
+        model = with_lora(AutoModelForCausalLM.from_pretrained(a.base_model, dtype=torch.float32), a)
+    elif resume:
         # Same tokenizer and architecture as the run's start; the weights come from the checkpoint.
         tokenizer = AutoTokenizer.from_pretrained(run_dir / BASE)
         model = AutoModelForCausalLM.from_config(GPT2Config.from_pretrained(run_dir / BASE))
@@ -241,14 +298,15 @@ def train(a: argparse.Namespace) -> dict:
         tokenizer.save_pretrained(run_dir / BASE)
         model.config.save_pretrained(run_dir / BASE)
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
-    encode = lambda texts: tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]  # noqa: E731
-    train_ids, val_ids = encode(train_texts), encode([training_text(s) for s in val_songs])
+    train_ids = [encode_song(tokenizer, s) for s in train_songs]
+    val_ids = [encode_song(tokenizer, s) for s in val_songs]
     val_chunks = make_chunks(val_ids, list(range(len(val_ids))), eos, a.context) if val_ids else None
 
     model.generation_config = generation_config(tokenizer, a.top_k, a.temperature)
     model.to(a.device).train()
-    decay = [p for p in model.parameters() if p.dim() >= 2]  # matrices; not biases and LayerNorms
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    trainable = [p for p in model.parameters() if p.requires_grad]  # the adapter alone under LoRA
+    decay = [p for p in trainable if p.dim() >= 2]  # matrices; not biases and LayerNorms
+    no_decay = [p for p in trainable if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=a.lr, betas=(0.9, 0.95), fused=a.device.startswith("cuda"))
@@ -256,7 +314,7 @@ def train(a: argparse.Namespace) -> dict:
     step, best_val, last_loss, seconds_before = 0, None, float("nan"), 0.0
     if resume:
         state = torch.load(ckpt_path, map_location=a.device, weights_only=False)
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["model"], strict=not a.lora_rank)
         optimizer.load_state_dict(state["optimizer"])
         step, best_val = state["step"], state["val_loss"]
         last_loss, seconds_before = state.get("train_loss", float("nan")), state.get("seconds", 0.0)
@@ -267,7 +325,8 @@ def train(a: argparse.Namespace) -> dict:
         batches = Batches(train_ids, weights, eos, a)
     print(f"{len(train_songs)} training songs, {len(val_songs)} validation; "
           f"{len(batches.chunks)} chunks of {a.context} tokens per epoch; "
-          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters", file=sys.stderr)
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+          f"{sum(p.numel() for p in trainable) / 1e6:.2f}M trained", file=sys.stderr)
 
     cuda = a.device.startswith("cuda")
     autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)  # noqa: E731
@@ -286,7 +345,7 @@ def train(a: argparse.Namespace) -> dict:
                 loss = loss_of(model, batch) / a.grad_accum
             loss.backward()
             loss_sum += loss.item()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -314,6 +373,8 @@ def train(a: argparse.Namespace) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    if a.lora_rank:
+        write_adapter_extras(out, model, a.base_model)
     report = {"steps": step, "train_loss": last_loss, "validation_loss": val_loss,
               "tokens_per_step": tokens_per_step, "train_songs": len(train_songs),
               "validation_songs": len(val_songs),
@@ -325,6 +386,17 @@ def train(a: argparse.Namespace) -> dict:
     (out / "training.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out} (validation loss {val_loss})", file=sys.stderr)
     return report
+
+
+def write_adapter_extras(out: Path, model, base_model: str) -> None:
+    """peft writes adapter_model.safetensors and adapter_config.json; name the
+    base by its directory name (not this machine's path; the generator looks it
+    up under its base-model folder) and keep the sampling settings beside it."""
+    config_path = out / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = Path(base_model).name
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    model.generation_config.save_pretrained(out)
 
 
 def main(argv: list[str] | None = None) -> None:
