@@ -42,7 +42,7 @@ $(BASE_MODEL)/SOURCE.json: $(STAMP) tools/base_model.py
 base-model: $(BASE_MODEL)/SOURCE.json
 
 # The bundled lyrics model (docs/model.md): a LoRA adapter on the base, trained
-# on the public-domain corpus, about 70 minutes on 2 idle CPU cores. Run again
+# on the public-domain corpus, about 40 minutes on 2 idle CPU cores. Run again
 # after it finished, it only rewrites MODEL_DIR from the last checkpoint
 # (MODEL_DIR.run/). The corpus stays outside the repository; point CORPUS at
 # your copy of songs.csv.
@@ -52,7 +52,7 @@ model: base-model
 	PYTHONPATH=services/generator $(BIN)/python -m generator.train $(CORPUS) \
 		--column lyrics --title-column title --weight-column book --weight-power 0.5 \
 		--from $(BASE_MODEL) --lora-rank 16 --context 256 \
-		--batch-size 8 --lr 3e-4 --min-lr 3e-5 --warmup 20 --steps 300 \
+		--batch-size 8 --lr 3e-4 --min-lr 3e-5 --warmup 16 --steps 160 \
 		--top-k 40 --temperature 0.9 \
-		--eval-every 50 --eval-batches 8 --save-every 25 --threads 2 \
+		--eval-every 40 --eval-batches 8 --save-every 20 --threads 2 \
 		--out $(MODEL_DIR) $(MODEL_ARGS)

@@ -68,6 +68,22 @@ def generator_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def generator_llama_dir(tmp_path_factory):
+    """A tiny random Llama (grouped-query attention, untied head), songs of about
+    the same lengths as generator_model_dir's."""
+    from generator.randommodel import make_random_llama
+    return make_random_llama(tmp_path_factory.mktemp("generator") / "tiny-llama", n_layer=2, n_head=4,
+                             n_kv_head=2, hidden=64, intermediate=128, n_positions=256, vocab_size=512,
+                             tie_word_embeddings=False, end_bias=0.08)
+
+
+@pytest.fixture(scope="session")
+def generator_model_dirs(generator_model_dir, generator_llama_dir):
+    """The tiny model of each family the engine serves, by family."""
+    return {"gpt2": generator_model_dir, "llama": generator_llama_dir}
+
+
+@pytest.fixture(scope="session")
 def generator_settings(generator_model_dir):
     """Settings of every generator test: one torch thread per process (shared CI cores)."""
     from generator.settings import GeneratorSettings

@@ -22,7 +22,7 @@ def cmd_serve(args) -> int:
 
     settings = load_or_exit("generator", GeneratorSettings.from_env)
     setup_logging("generator", settings.log_level, settings.log_format)
-    model = describe_model(settings.model_dir)
+    model = describe_model(settings.model_dir, settings.base_models_dir)
     log.info("model %s from %s (%s, %s, %s x%d, max batch %d)", model.name, settings.model_dir,
              settings.device, settings.dtype, settings.worker_mode, settings.workers, settings.max_batch)
     start_metrics_server(settings.metrics_port)
@@ -47,7 +47,7 @@ def cmd_generate(args) -> int:
     if args.model_dir:
         settings = dataclasses.replace(settings, model_dir=args.model_dir)
     runtime = load_runtime(settings)
-    release = release_id(describe_model(settings.model_dir).digest, generation_settings(settings, runtime.device))
+    release = release_id(describe_model(settings.model_dir, settings.base_models_dir).digest, generation_settings(settings, runtime.device))
     for seed in args.seed:
         f = runtime.engine.generate([seed])[seed]
         song = assemble(runtime.tokenizer, seed, f.tokens, f.failed, settings.max_new_tokens)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from generator.llama import Llama
 from generator.model import GPT
 from generator.sampling import sample, song_id_to_int64
 
@@ -41,7 +42,7 @@ class _Row:
 
 
 class Engine:
-    def __init__(self, model: GPT, gen: GenerationConfig, max_batch: int):
+    def __init__(self, model: GPT | Llama, gen: GenerationConfig, max_batch: int):
         self.model, self.gen, self.max_batch = model, gen, max_batch
         device = model.device
         # One cache position per generated token: the prompt token sits at 0 and

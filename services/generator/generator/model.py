@@ -87,16 +87,18 @@ def check_weights(c: GPTConfig, state: dict[str, torch.Tensor]) -> dict[str, tor
 
 
 class KVCache:
-    """Keys and values of every row, allocated once: (n_layer, B, n_head, T, head_dim)."""
+    """Keys and values of every row, allocated once: (n_layer, B, n_kv_head, T, head_dim)."""
 
-    def __init__(self, c: GPTConfig, batch: int, length: int, device, dtype):
-        shape = (c.n_layer, batch, c.n_head, length, c.n_embd // c.n_head)
+    def __init__(self, n_layer: int, batch: int, n_kv_head: int, length: int, head_dim: int, device, dtype):
+        shape = (n_layer, batch, n_kv_head, length, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.length = length
 
 
 class GPT:
+    family = "gpt2"
+
     def __init__(self, config: GPTConfig, weights: dict[str, torch.Tensor]):
         self.config = config
         self.w = weights
@@ -107,7 +109,8 @@ class GPT:
     def new_cache(self, batch: int, length: int) -> KVCache:
         if length > self.config.n_positions:
             raise ValueError(f"cache length {length} exceeds the model's {self.config.n_positions} positions")
-        return KVCache(self.config, batch, length, self.device, self.dtype)
+        c = self.config
+        return KVCache(c.n_layer, batch, c.n_head, length, c.n_embd // c.n_head, self.device, self.dtype)
 
     def _ln(self, x, name):
         return F.layer_norm(x, (self.config.n_embd,), self.w[name + ".weight"], self.w[name + ".bias"],
@@ -149,16 +152,9 @@ class GPT:
 
 def load_gpt2(model_dir: str | Path, device: str | torch.device = "cpu", dtype: str = "float32") -> GPT:
     """Load a save_pretrained GPT-2 directory (config.json + *.safetensors)."""
-    from safetensors.torch import load_file
+    from generator.weights import load_model
 
-    model_dir = Path(model_dir)
-    config = GPTConfig.from_hf(json.loads((model_dir / "config.json").read_text()))
-    files = sorted(model_dir.glob("*.safetensors"))
-    if not files:
-        raise FileNotFoundError(f"no *.safetensors weights in {model_dir}")
-    state: dict[str, torch.Tensor] = {}
-    for f in files:
-        state.update(load_file(str(f)))
-    state = check_weights(config, state)
-    weights = {k: v.to(device=device, dtype=DTYPES[dtype]).contiguous() for k, v in state.items()}
-    return GPT(config, weights)
+    model = load_model(model_dir, device, dtype)
+    if not isinstance(model, GPT):
+        raise ValueError(f"{model_dir} is not a GPT-2 model")
+    return model

@@ -66,3 +66,49 @@ def make_random_model(out_dir: str | Path, *, n_layer: int = 2, n_head: int = 2,
     PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=END_OF_TEXT, bos_token=END_OF_TEXT,
                             model_max_length=n_positions).save_pretrained(out_dir)
     return out_dir
+
+
+def make_random_llama(out_dir: str | Path, *, n_layer: int = 2, n_head: int = 4, n_kv_head: int = 2,
+                      hidden: int = 64, intermediate: int = 128, n_positions: int = 1024,
+                      vocab_size: int = 512, tie_word_embeddings: bool = True, end_bias: float | None = None,
+                      model_vocab_size: int | None = None, seed: int = 0) -> Path:
+    """A small random Llama-family model (RMSNorm, rotary embeddings, SwiGLU,
+    grouped-query attention) with the same tokenizer as make_random_model.
+
+    ``end_bias`` (untied models only) lifts the end-of-text logit by about that
+    much: residual dimension 0 is 1 for every token and no layer writes it, so
+    after the final RMSNorm it is a near-constant that only the end-of-text
+    row of the output head weighs."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    if end_bias is not None and tie_word_embeddings:
+        raise ValueError("end_bias needs an untied output head")
+    out_dir = Path(out_dir)
+    tok = build_tokenizer(vocab_size, markers=True)
+    eot = tok.token_to_id(END_OF_TEXT)
+    config = LlamaConfig(vocab_size=max(tok.get_vocab_size(), model_vocab_size or 0), hidden_size=hidden,
+                         intermediate_size=intermediate, num_hidden_layers=n_layer, num_attention_heads=n_head,
+                         num_key_value_heads=n_kv_head, max_position_embeddings=n_positions,
+                         tie_word_embeddings=tie_word_embeddings, bos_token_id=eot, eos_token_id=eot,
+                         pad_token_id=eot, rms_norm_eps=1e-5)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        # Random init leaves RMSNorm weights at 1; vary them so tests see them used.
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+        if end_bias is not None:
+            model.model.embed_tokens.weight[:, 0] = 1.0
+            for layer in model.model.layers:
+                layer.self_attn.o_proj.weight[0, :] = 0.0
+                layer.mlp.down_proj.weight[0, :] = 0.0
+            model.model.norm.weight[0] = 1.0
+            rms = (1.0 / hidden + config.initializer_range ** 2) ** 0.5  # of the untouched residual
+            model.lm_head.weight[:, 0] = 0.0
+            model.lm_head.weight[eot, 0] = end_bias * rms
+    model.save_pretrained(out_dir)
+    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=END_OF_TEXT, bos_token=END_OF_TEXT,
+                            model_max_length=n_positions).save_pretrained(out_dir)
+    return out_dir

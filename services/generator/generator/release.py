@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.modeldir import ADAPTER_CONFIG, base_model_dir, is_adapter, model_config
 from generator.songformat import LYRICS_MARKER, TITLE_MARKER
 
 # Names the scheme sampling.py implements; part of the release id, because a
@@ -17,7 +18,7 @@ SAMPLING_SCHEME = "splitmix64-gumbel-topk-v1"
 # Files whose bytes decide the text; everything else in the directory (READMEs,
 # training logs) may change without a new release.
 _MODEL_FILES = ("config.json", "tokenizer.json", "vocab.json", "merges.txt",
-                "tokenizer_config.json", "special_tokens_map.json")
+                "tokenizer_config.json", "special_tokens_map.json", ADAPTER_CONFIG)
 
 
 def model_files(model_dir: Path) -> list[Path]:
@@ -26,14 +27,20 @@ def model_files(model_dir: Path) -> list[Path]:
     return sorted(files)
 
 
-def files_digest(model_dir: str | Path) -> str:
+def files_digest(model_dir: str | Path, base_models_dir: str | Path | None = None) -> str:
+    """sha256 over the files that decide the text; for a LoRA adapter, its own
+    files and its base model's (a new base under the same adapter is a new release).
+
+    Raises FileNotFoundError when there are no model files, or an adapter's base is missing."""
     model_dir = Path(model_dir)
-    files = model_files(model_dir)
+    files = [(path.name, path) for path in model_files(model_dir)]
     if not files:
         raise FileNotFoundError(f"no model files in {model_dir}")
+    if is_adapter(model_dir):
+        files += [("base/" + path.name, path) for path in model_files(base_model_dir(model_dir, base_models_dir))]
     h = hashlib.sha256()
-    for path in files:
-        h.update(path.name.encode() + b"\0")
+    for label, path in files:
+        h.update(label.encode() + b"\0")
         with path.open("rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
@@ -48,13 +55,26 @@ def release_id(digest: str, generation: dict) -> str:
     return h.hexdigest()[:16]
 
 
+def torch_version() -> str:
+    """The installed torch's version, read from its package metadata, so the
+    gRPC server process (which never imports torch) names it too."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "none"
+
+
 def generation_settings(settings, device: str) -> dict:
     """What besides the files decides the text. The batch shape is in it because
     every step runs at exactly max_batch rows and matmul kernels may pick a
-    different reduction order for another shape."""
+    different reduction order for another shape; the torch version because its
+    kernels' numerics may change between releases (a new torch must never
+    serve different text under an old release's cached pages)."""
     return {"prompt": "<|endoftext|>", "sampling": SAMPLING_SCHEME, "top_k": settings.top_k,
             "temperature": settings.temperature, "max_new_tokens": settings.max_new_tokens,
-            "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch}
+            "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,
+            "torch": torch_version()}
 
 
 @dataclass(frozen=True)
@@ -65,14 +85,21 @@ class ModelDescription:
     writes_titles: bool
 
 
-def describe_model(model_dir: str | Path) -> ModelDescription:
+def describe_model(model_dir: str | Path, base_models_dir: str | Path | None = None) -> ModelDescription:
+    """Raises FileNotFoundError for a directory that is no model, or an adapter without its base."""
     model_dir = Path(model_dir)
-    if not (model_dir / "config.json").exists():
+    if not (model_dir / "config.json").exists() and not is_adapter(model_dir):
         raise FileNotFoundError(f"{model_dir} is not a save_pretrained model directory (no config.json)")
-    config = json.loads((model_dir / "config.json").read_text())
+    config = model_config(model_dir, base_models_dir)
     tokenizer_json = model_dir / "tokenizer.json"
     added = json.loads(tokenizer_json.read_text()).get("added_tokens", []) if tokenizer_json.exists() else []
     contents = {t.get("content") for t in added}
+    writes_titles = TITLE_MARKER in contents and LYRICS_MARKER in contents
     name = config.get("_name_or_path") or model_dir.name
-    return ModelDescription(files_digest(model_dir), name,
-                            TITLE_MARKER in contents and LYRICS_MARKER in contents)
+    if is_adapter(model_dir):
+        # The markers are plain text in the base's vocabulary: the training run says whether it taught them.
+        training = model_dir / "training.json"
+        args = json.loads(training.read_text()).get("args", {}) if training.exists() else {}
+        writes_titles = bool(args.get("title_column"))
+        name = f"{model_dir.name} (LoRA adapter on {base_model_dir(model_dir, base_models_dir).name})"
+    return ModelDescription(files_digest(model_dir, base_models_dir), name, writes_titles)

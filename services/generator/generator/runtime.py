@@ -8,9 +8,9 @@ import torch
 from tokenizers import Tokenizer
 
 from generator.engine import Engine, GenerationConfig
-from generator.model import load_gpt2
 from generator.settings import GeneratorSettings
 from generator.songs import end_of_text_id, load_tokenizer
+from generator.weights import load_model
 
 
 def resolve_device(device: str) -> str:
@@ -33,7 +33,7 @@ def load_runtime(settings: GeneratorSettings) -> Runtime:
         torch.set_num_threads(settings.threads)
     device = resolve_device(settings.device)
     tokenizer = load_tokenizer(settings.model_dir)
-    model = load_gpt2(settings.model_dir, device, settings.dtype)
+    model = load_model(settings.model_dir, device, settings.dtype, settings.base_models_dir)
     gen = GenerationConfig(eot_id=end_of_text_id(tokenizer), max_new_tokens=settings.max_new_tokens,
                            top_k=settings.top_k, temperature=settings.temperature)
     return Runtime(Engine(model, gen, settings.max_batch), tokenizer, device)

@@ -11,6 +11,7 @@ from billionsongs.common.settings import SettingsError, env_choice, env_float, e
 # services/generator/generator/settings.py -> repository root
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "billionsongs-small"
+DEFAULT_BASE_MODELS_DIR = REPO_ROOT / ".local" / "base-models"  # `make base-model` fills it
 
 DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -21,6 +22,8 @@ WORKER_MODES = ("batched", "per-request")
 class GeneratorSettings:
     listen: str = "127.0.0.1:50051"
     model_dir: str = str(DEFAULT_MODEL_DIR)
+    # Where a LoRA adapter's base model is found, by the name in its adapter_config.json.
+    base_models_dir: str = str(DEFAULT_BASE_MODELS_DIR)
     device: str = "auto"             # "auto": cuda when available, else cpu
     dtype: str = "float32"
     worker_mode: str = "batched"     # or "per-request": a fresh process per song
@@ -47,6 +50,7 @@ class GeneratorSettings:
         settings = cls(
             listen=env_str("GENERATOR_LISTEN", d.listen, env),
             model_dir=model_dir,
+            base_models_dir=env_str("GENERATOR_BASE_MODELS_DIR", d.base_models_dir, env),
             device=env_choice("GENERATOR_DEVICE", DEVICES, d.device, env),
             dtype=env_choice("GENERATOR_DTYPE", DTYPES, d.dtype, env),
             worker_mode=env_choice("GENERATOR_WORKER_MODE", WORKER_MODES, d.worker_mode, env),

@@ -81,13 +81,30 @@ def as_tuple(song):
             song.token_count)
 
 
-def test_two_server_processes_in_both_modes_serve_identical_songs(servers, generator_settings):
+@pytest.fixture(scope="module")
+def llama_servers(generator_llama_dir):
+    started = {mode: ServerProcess(generator_llama_dir, mode) for mode in ("batched", "per-request")}
+    yield started
+    for server in started.values():
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_two_server_processes_in_both_modes_serve_identical_songs(request, family, generator_settings,
+                                                                  generator_llama_dir):
+    servers = request.getfixturevalue("servers" if family == "gpt2" else "llama_servers")
     for server in servers.values():
         statuses = server.wait_serving()
         assert statuses[-1] == health_pb2.HealthCheckResponse.SERVING
+    from dataclasses import replace
+
     from generator.runtime import load_runtime
     from generator.songs import assemble
 
+    if family == "llama":
+        generator_settings = replace(generator_settings, model_dir=str(generator_llama_dir))
     runtime = load_runtime(generator_settings)
     expected = {}
     for song_id in IDS:
@@ -104,6 +121,9 @@ def test_two_server_processes_in_both_modes_serve_identical_songs(servers, gener
             assert t[:3] + t[4:] == expected[i], (mode, i)
             releases.add(s.model_release)
     assert len(releases) == 1 and "" not in releases  # same release id from both processes
+    if family == "llama":
+        for server in servers.values():
+            assert server.stop() == 0
 
 
 def test_the_server_process_never_loads_torch_but_its_workers_do(servers):

@@ -4,22 +4,28 @@ import pytest
 import torch
 
 from generator.engine import Engine, GenerationConfig
-from generator.model import load_gpt2
 from generator.songs import end_of_text_id, load_tokenizer
+from generator.weights import load_model
 
 MAX_BATCH = 64
 IDS = [0, 1, 2, 3, 12345, 2**63, 2**64 - 1] + list(range(1000, 1057))  # 64 ids
 
 
+@pytest.fixture(scope="module", params=["gpt2", "llama"])
+def model_dir(request, generator_model_dirs):
+    """Every test of the engine's invariants runs on both families."""
+    return generator_model_dirs[request.param]
+
+
 @pytest.fixture(scope="module")
-def model(generator_model_dir):
+def model(model_dir):
     torch.set_num_threads(1)
-    return load_gpt2(generator_model_dir)
+    return load_model(model_dir)
 
 
 @pytest.fixture(scope="module")
-def gen(generator_model_dir):
-    return GenerationConfig(eot_id=end_of_text_id(load_tokenizer(generator_model_dir)), max_new_tokens=128)
+def gen(model_dir):
+    return GenerationConfig(eot_id=end_of_text_id(load_tokenizer(model_dir)), max_new_tokens=128)
 
 
 @pytest.fixture(scope="module")

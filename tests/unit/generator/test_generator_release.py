@@ -44,3 +44,31 @@ def test_describe_model(generator_model_dir, tmp_path):
     assert d.writes_titles and len(d.digest) == 64
     with pytest.raises(FileNotFoundError):
         describe_model(tmp_path)
+
+
+def test_the_torch_version_is_part_of_the_release(generator_settings, monkeypatch):
+    import generator.release as release
+    gen = generation_settings(generator_settings, "cpu")
+    monkeypatch.setattr(release, "torch_version", lambda: "99.0.0")
+    assert release_id("d" * 64, generation_settings(generator_settings, "cpu")) != release_id("d" * 64, gen)
+
+
+def test_an_adapters_release_covers_its_base(tmp_path, generator_llama_dir):
+    import json
+    bases = tmp_path / "bases"
+    base = shutil.copytree(generator_llama_dir, bases / "tiny")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "tiny"}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"adapter")
+    shutil.copy(generator_llama_dir / "tokenizer.json", adapter)
+    (adapter / "training.json").write_text(json.dumps({"args": {"title_column": "title"}}))
+    d = describe_model(adapter, bases)
+    assert d.writes_titles and "LoRA adapter on tiny" in d.name
+    weights = base / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert files_digest(adapter, bases) != d.digest       # the base changed: a new release
+    (adapter / "adapter_model.safetensors").write_bytes(b"other")
+    assert len({files_digest(adapter, bases), d.digest}) == 2
