@@ -17,7 +17,7 @@ import torch
 
 from generator.llama import Llama
 from generator.model import GPT
-from generator.sampling import sample, song_id_to_int64
+from generator.sampling import banned_by_ngrams, sample, song_id_to_int64
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class GenerationConfig:
     max_new_tokens: int = 1024
     top_k: int = 40
     temperature: float = 1.0
+    # No n-gram of this many tokens twice in a song (0: off); breaks the loops a
+    # small model falls into ("How great and great Lord!" four times over).
+    no_repeat_ngram_size: int = 0
 
 
 @dataclass
@@ -51,6 +54,9 @@ class Engine:
         self.tokens = torch.full((max_batch,), gen.eot_id, dtype=torch.int64, device=device)
         self.pos = torch.zeros(max_batch, dtype=torch.int64, device=device)
         self.ids = torch.zeros(max_batch, dtype=torch.int64, device=device)
+        # Each row's song so far (prompt at 0), for the n-gram rule; stale tokens
+        # of a row's earlier song lie past its position and are never read.
+        self.history = torch.full((max_batch, self.cache.length), gen.eot_id, dtype=torch.int64, device=device)
         self.rows: list[_Row | None] = [None] * max_batch
         self.waiting: deque[int] = deque()
         self.steps = 0             # decode steps run (for tests and stats)
@@ -111,6 +117,10 @@ class Engine:
         """
         self._fill_free_rows()
         logits = self.model.step(self.tokens, self.pos, self.cache)                      # (B, V)
+        if self.gen.no_repeat_ngram_size:
+            self.history.scatter_(1, self.pos[:, None], self.tokens[:, None])
+            banned = banned_by_ngrams(self.history, self.pos, self.gen.no_repeat_ngram_size, logits.shape[-1])
+            logits = logits.masked_fill(banned, float("-inf"))
         # The step index t of the token being sampled equals the input position.
         nxt = sample(logits, self.ids, self.pos, self.gen.top_k, self.gen.temperature)   # (B,)
         self.tokens = nxt

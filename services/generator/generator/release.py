@@ -73,7 +73,7 @@ def generation_settings(settings, device: str) -> dict:
     serve different text under an old release's cached pages)."""
     return {"prompt": "<|endoftext|>", "sampling": SAMPLING_SCHEME, "top_k": settings.top_k,
             "temperature": settings.temperature, "max_new_tokens": settings.max_new_tokens,
-            "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,
+            "no_repeat_ngram_size": settings.no_repeat_ngram_size, "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,
             "torch": torch_version()}
 
 

@@ -35,5 +35,6 @@ def load_runtime(settings: GeneratorSettings) -> Runtime:
     tokenizer = load_tokenizer(settings.model_dir)
     model = load_model(settings.model_dir, device, settings.dtype, settings.base_models_dir)
     gen = GenerationConfig(eot_id=end_of_text_id(tokenizer), max_new_tokens=settings.max_new_tokens,
-                           top_k=settings.top_k, temperature=settings.temperature)
+                           top_k=settings.top_k, temperature=settings.temperature,
+                           no_repeat_ngram_size=settings.no_repeat_ngram_size)
     return Runtime(Engine(model, gen, settings.max_batch), tokenizer, device)

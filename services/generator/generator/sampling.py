@@ -63,3 +63,29 @@ def song_id_to_int64(song_id: int) -> int:
     if not 0 <= song_id < (1 << 64):
         raise ValueError(f"song id {song_id} is not a uint64")
     return _s64(song_id)
+
+
+def banned_by_ngrams(history: torch.Tensor, pos: torch.Tensor, n: int, vocab: int) -> torch.Tensor:
+    """Tokens that would repeat an n-gram already in the row's song (transformers'
+    ``no_repeat_ngram_size``), computed at a fixed shape from the row alone.
+
+    history (B, L) int64: row b's tokens, history[b, :pos[b] + 1] written so far
+    (the prompt at 0); pos (B,) int64; returns (B, vocab) bool, True where the
+    next token would complete an n-gram that already occurs. A pure function of
+    each row's own tokens, so it never depends on the batch; counts are summed
+    with integer scatter_add, so the result does not depend on scatter order.
+    """
+    B, L = history.shape
+    banned = torch.zeros(B, vocab, dtype=torch.int32, device=history.device)
+    if n < 1 or L < n:
+        return banned.bool()
+    windows = history.unfold(1, n, 1)                                                  # (B, L-n+1, n)
+    starts = torch.arange(L - n + 1, device=history.device)
+    # The row's last n-1 tokens (positions pos-n+2 .. pos), clamped where too few exist.
+    tail_pos = (pos[:, None] - (n - 2) + torch.arange(n - 1, device=history.device)).clamp(min=0)
+    tail = history.gather(1, tail_pos)                                                 # (B, n-1)
+    match = (windows[:, :, :n - 1] == tail[:, None, :]).all(-1)                        # (B, L-n+1)
+    # Only n-grams wholly inside what was written, and only once n-1 tokens exist.
+    match &= (starts[None, :] + n - 1 <= pos[:, None]) & (pos[:, None] >= n - 2)
+    banned.scatter_add_(1, windows[:, :, n - 1], match.to(torch.int32))
+    return banned > 0

@@ -37,6 +37,7 @@ class GeneratorSettings:
     max_new_tokens: int = 1024
     top_k: int = 40
     temperature: float = 1.0
+    no_repeat_ngram_size: int = 0    # 0: off; else no n-gram of this many tokens twice in a song
     threads: int = 0                 # torch intra-op threads per worker; 0: torch's default
     metrics_port: int = 0            # 0: no /metrics endpoint
     log_level: str = "INFO"
@@ -63,6 +64,9 @@ class GeneratorSettings:
             top_k=env_int("GENERATOR_TOP_K", model.get("top_k", d.top_k), env, minimum=1),
             temperature=env_float("GENERATOR_TEMPERATURE", model.get("temperature", d.temperature),
                                   env, minimum=0.0),
+            no_repeat_ngram_size=env_int("GENERATOR_NO_REPEAT_NGRAM_SIZE",
+                                         model.get("no_repeat_ngram_size", d.no_repeat_ngram_size),
+                                         env, minimum=0, maximum=64),
             threads=env_int("GENERATOR_THREADS", d.threads, env, minimum=0),
             metrics_port=env_int("METRICS_PORT", d.metrics_port, env, minimum=0, maximum=65535),
             log_level=env_str("LOG_LEVEL", d.log_level, env),
@@ -70,7 +74,25 @@ class GeneratorSettings:
         )
         if settings.temperature <= 0:
             raise SettingsError("environment variable GENERATOR_TEMPERATURE must be above 0")
+        positions = model_positions(settings.model_dir, settings.base_models_dir)
+        if positions is not None and settings.max_new_tokens > positions:
+            # The KV cache holds max_new_tokens positions (the prompt and every
+            # generated token but the last); past the model's table it cannot run.
+            raise SettingsError(f"GENERATOR_MAX_NEW_TOKENS={settings.max_new_tokens} exceeds the "
+                                f"{positions} positions of the model in {settings.model_dir}")
         return settings
+
+
+def model_positions(model_dir: str | Path, base_models_dir: str | Path) -> int | None:
+    """How many positions the model (or an adapter's base) has; None when the
+    directory cannot tell (loading the model then reports what is wrong)."""
+    from generator.modeldir import model_config
+    try:
+        config = model_config(model_dir, base_models_dir)
+    except (OSError, ValueError):
+        return None
+    positions = config.get("n_positions") or config.get("max_position_embeddings")
+    return positions if isinstance(positions, int) else None
 
 
 def model_sampling(model_dir: str | Path) -> dict:
@@ -85,6 +107,7 @@ def model_sampling(model_dir: str | Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise SettingsError(f"{path} is not readable JSON: {e}") from None
     checks = {"max_new_tokens": lambda v: isinstance(v, int) and v >= 1,
+              "no_repeat_ngram_size": lambda v: isinstance(v, int) and 0 <= v <= 64,
               "top_k": lambda v: isinstance(v, int) and v >= 1,
               "temperature": lambda v: isinstance(v, (int, float)) and v > 0}
     out = {}

@@ -122,3 +122,21 @@ def test_urgent_songs_run_before_bulk_ones_and_stay_the_same(model, gen, alone):
     assert order[:2] == [later, visitor]
     assert order[2:] == bulk
     assert tokens_of(done) == {i: (alone[i].tokens, alone[i].failed) for i in done}
+
+
+def ngrams(tokens, n):
+    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def test_no_repeat_ngram_rule_holds_and_keeps_songs_batch_invariant(model, gen, alone):
+    rule = GenerationConfig(eot_id=gen.eot_id, max_new_tokens=gen.max_new_tokens, no_repeat_ngram_size=2)
+    ids = IDS[:32]
+    single = {i: Engine(model, rule, MAX_BATCH).generate([i])[i] for i in ids[:8]}
+    batch = Engine(model, rule, 8).generate(random.Random(3).sample(ids, len(ids)))  # refilled rows too
+    assert tokens_of({i: batch[i] for i in single}) == tokens_of(single)
+    for f in batch.values():
+        song = [gen.eot_id] + f.tokens
+        assert len(set(ngrams(song, 2))) == len(ngrams(song, 2)), f.song_id
+    # Without the rule some of these songs repeat a pair: the rule changed them.
+    assert any(len(set(ngrams([gen.eot_id] + alone[i].tokens, 2))) < len(ngrams([gen.eot_id] + alone[i].tokens, 2))
+               for i in ids)

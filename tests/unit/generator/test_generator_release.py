@@ -31,6 +31,7 @@ def test_release_changes_with_weights_tokenizer_and_settings(model_copy, generat
     assert files_digest(model_copy) != before
 
     for change in ({"top_k": 20}, {"temperature": 0.9}, {"max_new_tokens": 64}, {"dtype": "bfloat16"},
+                   {"no_repeat_ngram_size": 6},
                    {"max_batch": 32}):
         other = generation_settings(dataclasses.replace(generator_settings, **change), "cpu")
         assert release_id(digest, other) != base, change

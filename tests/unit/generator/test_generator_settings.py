@@ -67,3 +67,21 @@ def test_a_bad_generation_config_stops_start_up_naming_the_file(tmp_path, values
     (tmp_path / "generation_config.json").write_text("{not json")
     with pytest.raises(SettingsError, match="generation_config.json"):
         GeneratorSettings.from_env({"MODEL_DIR": str(tmp_path)})
+
+
+def test_no_repeat_ngram_size_from_the_model_or_the_environment(tmp_path):
+    env = write_generation_config(tmp_path, no_repeat_ngram_size=6)
+    assert GeneratorSettings.from_env(env).no_repeat_ngram_size == 6
+    assert GeneratorSettings.from_env({**env, "GENERATOR_NO_REPEAT_NGRAM_SIZE": "0"}).no_repeat_ngram_size == 0
+    with pytest.raises(SettingsError, match="GENERATOR_NO_REPEAT_NGRAM_SIZE"):
+        GeneratorSettings.from_env({**env, "GENERATOR_NO_REPEAT_NGRAM_SIZE": "-1"})
+    with pytest.raises(SettingsError, match="generation_config.json"):
+        GeneratorSettings.from_env(write_generation_config(tmp_path, no_repeat_ngram_size="six"))
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_more_new_tokens_than_the_model_has_positions_names_the_setting(family, generator_model_dirs):
+    env = {"MODEL_DIR": str(generator_model_dirs[family])}
+    assert GeneratorSettings.from_env({**env, "GENERATOR_MAX_NEW_TOKENS": "256"}).max_new_tokens == 256
+    with pytest.raises(SettingsError, match="GENERATOR_MAX_NEW_TOKENS=2000 exceeds the 256 positions"):
+        GeneratorSettings.from_env({**env, "GENERATOR_MAX_NEW_TOKENS": "2000"})
