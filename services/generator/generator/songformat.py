@@ -41,15 +41,61 @@ def _first_line_title(lyrics: str) -> str:
     return "Untitled"
 
 
-def parse_song(text: str) -> ParsedSong:
-    """Split generated text (without prompt and final end-of-text) into title
-    and lyrics. Tolerates a missing or misplaced marker."""
+def _without_markers(text: str) -> str:
+    # Until none is left: removing one may join the halves of another.
+    while any(m in text for m in SPECIAL_TOKENS):
+        for m in SPECIAL_TOKENS:
+            text = text.replace(m, "")
+    return text
+
+
+def _settled(text: str) -> str:
+    """``text`` less a tail that may still grow into a marker ("<|ly")."""
+    for cut in range(min(len(text), max(map(len, SPECIAL_TOKENS)) - 1), 0, -1):
+        if any(m.startswith(text[-cut:]) for m in SPECIAL_TOKENS):
+            return text[:-cut]
+    return text
+
+
+def _title(head: str) -> str:
+    return " ".join(_without_markers(head).split())[:MAX_TITLE_CHARS]
+
+
+def split_song(text: str, complete: bool = True) -> ParsedSong:
+    """Title and lyrics of generated text (without the prompt), the one parser
+    of both the finished song and the stream.
+
+    A song has a title when it starts with the title marker and holds a lyrics
+    marker: the title is what lies between them, the lyrics what follows, less
+    any marker written again. Otherwise all of it is lyrics and the title is
+    the first lyric line. ``complete=False`` reads a song still being written
+    and returns only what can no longer change: a title once the lyrics marker
+    is there; lyrics without a tail that may become a marker, without trailing
+    spaces and newlines, and never before the song's kind is decided. Each
+    field it returns is therefore a prefix of the finished song's field.
+    """
     text = text.replace(END_OF_TEXT, "")
-    if LYRICS_MARKER in text:
-        head, lyrics = text.split(LYRICS_MARKER, 1)
-        title = " ".join(head.replace(TITLE_MARKER, "").split())[:MAX_TITLE_CHARS]
-        lyrics = lyrics.replace(TITLE_MARKER, "").replace(LYRICS_MARKER, "").strip("\n ")
+    if not complete:
+        text = _settled(text)
+        if TITLE_MARKER.startswith(text):
+            return ParsedSong("", "")  # nothing yet, or a title marker half written
+    titled = text.startswith(TITLE_MARKER)
+    if titled and LYRICS_MARKER in text:
+        head, body = text[len(TITLE_MARKER):].split(LYRICS_MARKER, 1)
+        title = _title(head)
+    elif titled and not complete:
+        return ParsedSong("", "")  # the title is still being written
+    else:
+        title, body = "", text
+    lyrics = _without_markers(body).lstrip("\n ")
+    if complete:
+        lyrics = lyrics.rstrip("\n ")
         return ParsedSong(title or _first_line_title(lyrics), lyrics)
-    # No lyrics marker: all of it is lyrics (a model without title markers).
-    lyrics = text.replace(TITLE_MARKER, "").strip("\n ")
-    return ParsedSong(_first_line_title(lyrics), lyrics)
+    # A title is settled when non-empty; an empty one falls back to the first
+    # lyric line, known only at the end.
+    return ParsedSong(title, lyrics.rstrip("\n "))
+
+
+def parse_song(text: str) -> ParsedSong:
+    """The finished song's title and lyrics (split_song of the whole text)."""
+    return split_song(text, complete=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song
+from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song, split_song
 
 
 def load_tokenizer(model_dir: str | Path) -> Tokenizer:
@@ -54,43 +54,56 @@ class SongResult:
     token_count: int
 
 
+def has_words(lyrics: str) -> bool:
+    """At least one letter or digit: a song of nothing but spaces and
+    punctuation (or nothing at all) is no song."""
+    return any(c.isalnum() for c in lyrics)
+
+
 def assemble(tokenizer: Tokenizer, song_id: int, tokens: list[int], failed: bool,
              max_new_tokens: int) -> SongResult:
+    """The finished song. It fails when no end of text came within the limit,
+    or when it has no lyrics (the model ended it at once): a failed song is
+    never shown, pooled or voted on."""
     parsed = parse_song(clean(decode(tokenizer, tokens)))
     failure = f"no end of text within {max_new_tokens} tokens" if failed else ""
+    if not failed and not has_words(parsed.lyrics):
+        failed, failure = True, "no lyrics"
     return SongResult(song_id, parsed.title, parsed.lyrics, failed, failure, len(tokens))
 
 
 def partial(text: str) -> tuple[str, str]:
-    """(title, lyrics) written so far, as raw prefixes that only grow.
-
-    The final Song (parse_song) is the authority; these feed the live view.
-    """
-    text = text.replace(END_OF_TEXT, "")
-    if LYRICS_MARKER in text:
-        head, lyrics = text.split(LYRICS_MARKER, 1)
-        return head.replace(TITLE_MARKER, "").lstrip(), lyrics.replace(TITLE_MARKER, "").lstrip("\n ")
-    if TITLE_MARKER in text:
-        return text.split(TITLE_MARKER, 1)[1].lstrip(), ""
-    return "", text.lstrip("\n ")
+    """(title, lyrics) of a song being written: only what can no longer change,
+    so each is a prefix of the finished song's (songformat.split_song)."""
+    song = split_song(text, complete=False)
+    return song.title, song.lyrics
 
 
 class PieceTracker:
-    """Turns a growing token list into (title delta, lyrics delta) pieces."""
+    """Turns a growing token list into (title delta, lyrics delta) pieces whose
+    concatenation, with the piece from finish(), is the finished title and lyrics."""
 
     def __init__(self, tokenizer: Tokenizer):
         self.tokenizer = tokenizer
         self.title = ""
         self.lyrics = ""
 
+    def _delta(self, title: str, lyrics: str) -> tuple[str, str] | None:
+        # split_song guarantees growth by appending; anything else is a bug, not a piece.
+        if not (title.startswith(self.title) and lyrics.startswith(self.lyrics)):
+            raise AssertionError(f"stream would rewrite shown text: {self.title!r}/{title!r}")
+        dt, dl = title[len(self.title):], lyrics[len(self.lyrics):]
+        if not dt and not dl:
+            return None
+        self.title, self.lyrics = title, lyrics
+        return dt, dl
+
     def update(self, tokens: list[int]) -> tuple[str, str] | None:
         text = decode(self.tokenizer, tokens)
         if text.endswith("\ufffd"):
             return None  # a multi-byte character is only half written; wait for the rest
-        title, lyrics = partial(clean(text))
-        dt = title[len(self.title):] if title.startswith(self.title) else ""
-        dl = lyrics[len(self.lyrics):] if lyrics.startswith(self.lyrics) else ""
-        if not dt and not dl:
-            return None
-        self.title, self.lyrics = self.title + dt, self.lyrics + dl
-        return dt, dl
+        return self._delta(*partial(clean(text)))
+
+    def finish(self, song: SongResult) -> tuple[str, str] | None:
+        """The rest of the finished song, after what update() has shown."""
+        return self._delta(song.title, song.lyrics)

@@ -91,9 +91,13 @@ def worker_main(conn, settings, one_shot: bool) -> None:
                     if piece:
                         conn.send(("piece", song_id, *piece))
             for f in finished:
-                del tokens_so_far[f.song_id], streams[f.song_id]
-                conn.send(("done", assemble(tokenizer, f.song_id, f.tokens, f.failed,
-                                            engine.gen.max_new_tokens)))
+                del tokens_so_far[f.song_id]
+                tracker = streams.pop(f.song_id)
+                song = assemble(tokenizer, f.song_id, f.tokens, f.failed, engine.gen.max_new_tokens)
+                rest = tracker.finish(song) if tracker is not None else None
+                if rest:
+                    conn.send(("piece", f.song_id, *rest))  # the stream adds up to the song
+                conn.send(("done", song))
             now = time.monotonic()
             # Also when going idle, so the gauges do not keep the last busy figures.
             if now - stat_since >= STATS_INTERVAL_S or not engine.busy:
