@@ -114,6 +114,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def conditional(response) -> None:
+    """Every cacheable answer (public, 200, to GET/HEAD) carries an ETag and honours
+    If-None-Match as RFC 9110 says, through werkzeug's own machinery: weak comparison
+    (a CDN's W/"…" matches), lists of tags, "*". Routes may set their own ETag (song
+    pages: release, id, site version); others get a hash of the body."""
+    if (request.method not in ("GET", "HEAD") or response.status_code != 200
+            or not response.cache_control.public or response.is_streamed):
+        return
+    if "ETag" not in response.headers:
+        if response.direct_passthrough:
+            return
+        response.add_etag()
+    response.make_conditional(request)
+
+
 def _install_request_hooks(app: Flask) -> None:
     @app.before_request
     def start_request():
@@ -125,6 +140,7 @@ def _install_request_hooks(app: Flask) -> None:
     @app.after_request
     def finish_response(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        conditional(response)
         # Safe default: whatever did not say it is public is private and never stored.
         if not response.cache_control.public and not response.headers.get("Cache-Control"):
             response.headers["Cache-Control"] = "private, no-store"

@@ -12,6 +12,7 @@ import time
 from flask import (Blueprint, Response, abort, current_app, g, make_response, redirect, render_template,
                    request, stream_with_context, url_for)
 from markupsafe import escape
+from werkzeug.http import is_resource_modified
 
 from billionsongs.common.ids import parse_song_id
 from billionsongs.common.songcache import CachedSong
@@ -69,7 +70,10 @@ def song(id_text: str):
         return public(response, 86400, 86400)
     release = ext("release").current()
     etag = song_etag(release, song_id)
-    if request.if_none_match.contains(etag):
+    # Revalidation before Redis is touched. RFC 9110 §13.1.2: weak comparison, so a CDN's
+    # or a compressing proxy's W/"…" matches, and a list of tags matches if any does.
+    # "*" matches only when the song exists: left to the finished response below.
+    if not request.if_none_match.star_tag and not is_resource_modified(request.environ, etag=etag):
         response = make_response("", 304)
         response.set_etag(etag)
         settings = ext("settings")
