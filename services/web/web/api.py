@@ -9,7 +9,7 @@ from flask_wtf.csrf import generate_csrf
 from billionsongs.common.ids import parse_song_id
 from web import auth
 from web.clients import Song, Unauthenticated
-from web.errors import error_response
+from web.errors import NoSuchSong, error_response
 from web.pages import TOP_MAX_AGE
 from web.songs import ready_song, song_etag
 from web.util import absolute, current_user, ext, private, public, random_song_id, sign_in
@@ -20,7 +20,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 def _song_id(id_text: str) -> int:
     song_id = parse_song_id(id_text)
     if song_id is None or id_text != str(song_id):
-        abort(404)
+        raise NoSuchSong()
     return song_id
 
 

@@ -18,6 +18,7 @@ from billionsongs.common.ids import parse_song_id
 from billionsongs.common.songcache import CachedSong
 from web import metrics
 from web.clients import ServiceError, Song, Unavailable
+from web.errors import NoSuchSong
 from web.songstore import Piece
 from web.util import current_user, ext, private, public, random_song_url
 
@@ -32,7 +33,7 @@ def song_etag(release: str, song_id: int) -> str:
 def canonical_id_or_404(id_text: str) -> int:
     song_id = parse_song_id(id_text)
     if song_id is None:
-        abort(404)
+        raise NoSuchSong()
     return song_id
 
 
@@ -56,7 +57,7 @@ def failed_song(song_id: int):
     if request.args.get("fallback") == "random":
         response = redirect(random_song_url(), 302)
         return private(response)
-    abort(404)
+    raise NoSuchSong()
 
 
 @bp.get("/song/<id_text>")
@@ -164,7 +165,7 @@ def ready_song(song_id: int) -> CachedSong:
             if isinstance(event, CachedSong):
                 found = event
     if found is None or found.failed:
-        abort(404)
+        raise NoSuchSong()
     return found
 
 

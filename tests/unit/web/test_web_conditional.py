@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 # Every public (cacheable) GET route of the site, HTML pages and JSON API.
-CACHEABLE = ["/song/5", "/api/songs/5", "/top", "/api/top", "/privacy", "/api/openapi.json"]
+CACHEABLE = ["/song/5", "/api/songs/5", "/top", "/api/top", "/privacy", "/api/openapi.json",
+             "/robots.txt", "/favicon.ico"]
 
 
 def weak(etag: str) -> str:
