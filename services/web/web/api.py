@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, make_response, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 
-from billionsongs.common.ids import parse_song_id
+from billionsongs.common.ids import parse_decimal, parse_song_id
 from web import auth
 from web.clients import Song, Unauthenticated
 from web.errors import NoSuchSong, error_response
@@ -15,6 +15,7 @@ from web.songs import ready_song, song_etag
 from web.util import absolute, current_user, ext, private, public, random_song_id, sign_in
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+TOP_LIMIT_MAX = 100
 
 
 def _song_id(id_text: str) -> int:
@@ -50,10 +51,10 @@ def random_song():
 
 @bp.get("/top")
 def top():
-    limit = request.args.get("limit", "10")
-    if not limit.isdigit() or not 1 <= int(limit) <= 100:
-        return error_response(400, "limit must be a number from 1 to 100")
-    songs = ext("clients").top_songs(ext("release").current(), int(limit))
+    limit = parse_decimal(request.args.get("limit", "10"), 1, TOP_LIMIT_MAX, max_digits=6)
+    if limit is None:
+        return error_response(400, f"limit must be a number from 1 to {TOP_LIMIT_MAX} in ASCII digits")
+    songs = ext("clients").top_songs(ext("release").current(), limit)
     response = jsonify(songs=[{"id": str(s.song_id), "title": s.title, "up": s.up, "down": s.down,
                                "score": s.score} for s in songs])
     return public(response, TOP_MAX_AGE, TOP_MAX_AGE)
