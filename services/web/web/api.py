@@ -1,6 +1,8 @@
 """The JSON API, exactly as the table in ARCHITECTURE.md. Ids are strings in JSON:
 uint64 does not survive JavaScript numbers. Same session cookie as the pages; every
-POST/PUT/DELETE carries X-CSRF-Token from GET /api/session (CSRFProtect checks it)."""
+POST/PUT/DELETE carries X-CSRF-Token (CSRFProtect checks it): the csrf_token of GET
+/api/session, and after POST /api/register or /api/login the one in their answer
+(signing in starts a fresh session, which makes the earlier token stale)."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, make_response, request, session, url_for
