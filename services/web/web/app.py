@@ -84,13 +84,14 @@ def create_app(test_config: dict | None = None) -> Flask:
                                                    settings.generation_timeout_s)
     redis_client = app.config.get("REDIS") or redis_lib.Redis.from_url(
         settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
+    release = ReleaseTracker(clients, redis_client)
     app.extensions["billionsongs"] = {
         "settings": settings,
         "clients": clients,
         "redis": redis_client,
-        "release": ReleaseTracker(clients, redis_client),
+        "release": release,
         "songs": SongStore(clients, redis_client, lock_ttl_s=settings.generation_timeout_s + 10,
-                           wait_s=settings.generation_timeout_s + 10),
+                           wait_s=settings.generation_timeout_s + 10, on_other_release=release.expire),
         "site_version": _site_version(Path(app.root_path)),
     }
 
