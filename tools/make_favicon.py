@@ -19,6 +19,13 @@ HEADS = [(10.0, 22.5, 3.0), (18.0, 19.5, 3.0)]
 BEAM = [(11, 9.5), (21, 7), (21, 19.5), (19, 19.5), (19, 10.1), (13, 11.6), (13, 22.5), (11, 22.5)]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line naming it and exit status 2, not a usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
 def _in_polygon(x: float, y: float, points) -> bool:
     inside = False
     for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]):
@@ -75,10 +82,13 @@ def ico(sizes=(16, 32, 48)) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tools/make_favicon.py", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="tools/make_favicon.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT, help=f"where to write it (default {OUT})")
     args = parser.parse_args(argv)
-    args.out.write_bytes(ico())
+    try:
+        args.out.write_bytes(ico())
+    except OSError as e:
+        parser.exit(2, f"{parser.prog}: error: argument --out: {args.out}: {e.strerror or e}\n")
     print(f"wrote {args.out}")
     return 0
 

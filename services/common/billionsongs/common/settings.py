@@ -91,6 +91,28 @@ def env_choice(name: str, choices: tuple[str, ...], default=_REQUIRED,
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def env_log_level(name: str = "LOG_LEVEL", default: str = "INFO", env: Mapping[str, str] | None = None) -> str:
+    """A logging level name, any case; returned upper-case."""
+    value = env_str(name, default, env)
+    if value.strip().upper() not in LOG_LEVELS:
+        raise SettingsError(f"environment variable {name}={value!r} must be one of {', '.join(LOG_LEVELS)}")
+    return value.strip().upper()
+
+
+def env_redis_url(name: str = "REDIS_URL", default=_REQUIRED, env: Mapping[str, str] | None = None) -> str:
+    """A redis://, rediss:// or unix:// URL (checked as redis-py will read it)."""
+    value = env_str(name, default, env)
+    from redis.connection import parse_url
+    try:
+        parse_url(value)
+    except ValueError as e:
+        raise SettingsError(f"environment variable {name}={value!r} is not a Redis URL: {e}") from None
+    return value
+
+
 def load_or_exit(service: str, from_env: Callable[[], T]) -> T:
     """Settings for a service's entry point: a missing or malformed variable
     stops start-up with one clear line (exit status 2), not a traceback."""
