@@ -27,6 +27,7 @@ ENTRY_POINTS = {
     "bench_generator": [PY, "bench/bench_generator.py"],
     "bench_votes": [PY, "bench/bench_votes.py"],
     "bench.load": [PY, "-m", "bench.load"],
+    "healthcheck": [PY, "-m", "billionsongs.common.healthcheck"],
 }
 
 
@@ -85,6 +86,8 @@ def test_votes_help_starts_nothing_even_with_a_database_url():
     ("bench_votes", ["--clients", "0"], "--clients"),
     ("bench_votes", ["--seconds", "nan"], "--seconds"),
     ("bench.load", ["--seconds", "²"], "--seconds"),
+    ("healthcheck", ["tcp", "x"], "kind"),
+    ("healthcheck", ["http", "http://127.0.0.1:1/", "--timeout", "nan"], "--timeout"),
 ])
 def test_bad_arguments_are_one_line_naming_them(entry, args, name):
     assert_one_line_naming(run(entry, *args), name)
