@@ -14,7 +14,6 @@ device sync.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import platform
@@ -104,14 +103,21 @@ def bench_per_request(settings, songs: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from billionsongs.common import cli
+
+    def batch_sizes(text: str) -> list[int]:
+        parse = cli.int_at_least(1, 4096)
+        return [parse(part) for part in text.split(",")]
+
+    parser = cli.Parser(prog="bench/bench_generator.py", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--config", default="tiny", choices=sorted(CONFIGS))
-    parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--batch-sizes", default="1,8,32")
-    parser.add_argument("--per-request-songs", type=int, default=3, help="0 skips per-request mode")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU); 0: torch's default")
+    parser.add_argument("--new-tokens", type=cli.int_at_least(1), default=64)
+    parser.add_argument("--batch-sizes", type=batch_sizes, default="1,8,32", help="comma-separated (default 1,8,32)")
+    parser.add_argument("--per-request-songs", type=cli.int_at_least(0), default=3, help="0 skips per-request mode")
+    parser.add_argument("--threads", type=cli.int_at_least(0), default=1,
+                        help="torch threads (CPU); 0: torch's default")
     parser.add_argument("--model-dir", help="an existing save_pretrained dir instead of a random model")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "generator-cpu.json"))
     args = parser.parse_args(argv)
@@ -128,7 +134,7 @@ def main(argv=None) -> int:
         settings = GeneratorSettings(model_dir=model_dir, device=args.device, dtype=args.dtype,
                                      max_new_tokens=args.new_tokens, threads=args.threads)
         rows = []
-        for batch in [int(b) for b in args.batch_sizes.split(",")]:
+        for batch in args.batch_sizes:
             for method, fn in (("engine", bench_engine), ("transformers.generate", bench_transformers)):
                 rows.append(dict(method=method, batch=batch, **fn(settings, batch, args.new_tokens)))
                 print(f"  {method} batch {batch}: {rows[-1]['seconds']:.2f} s", file=sys.stderr, flush=True)

@@ -13,7 +13,6 @@ clients on the same server. Prints a table; writes bench/results/votes.json.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -107,10 +106,12 @@ def run_pgbench(server: PostgresServer, clients: int, seconds: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--songs", type=int, default=100_000, help="distinct songs in the spread run")
+    from billionsongs.common import cli
+
+    parser = cli.Parser(prog="bench/bench_votes.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=cli.int_at_least(1, 1000), default=8)
+    parser.add_argument("--seconds", type=cli.float_above(0), default=10)
+    parser.add_argument("--songs", type=cli.int_at_least(1), default=100_000, help="distinct songs in the spread run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "votes.json")
     args = parser.parse_args(argv)
 

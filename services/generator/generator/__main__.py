@@ -1,14 +1,38 @@
-"""python -m generator serve | generate --seed ID | make-random-model DIR"""
+"""python -m generator serve | generate --seed ID | make-random-model DIR
+
+``--help`` (also after a command) prints help and exits 0; a bad argument, a bad
+setting or a directory that holds no model is one line naming it and exit status 2."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import sys
+from pathlib import Path
 
+from billionsongs.common import cli
 from billionsongs.common.settings import load_or_exit
 
 log = logging.getLogger("generator")
+PROG = "python -m generator"
+
+
+def check_model_dir(path: str, name: str) -> None:
+    """A save_pretrained directory has config.json, a LoRA adapter adapter_config.json;
+    say which setting is wrong if neither."""
+    if not Path(path).is_dir():
+        raise cli.fail(PROG, f"{name}={path}: no such directory")
+    if not any((Path(path) / f).is_file() for f in ("config.json", "adapter_config.json")):
+        raise cli.fail(PROG, f"{name}={path}: not a save_pretrained model directory or LoRA adapter "
+                             f"(no config.json or adapter_config.json)")
+
+
+def load_model(load, path: str, name: str):
+    """``load()``, with a model that cannot be read said in one line naming ``name``."""
+    check_model_dir(path, name)
+    try:
+        return load()
+    except (OSError, ValueError, KeyError) as e:
+        raise cli.fail(PROG, f"{name}={path}: the model could not be loaded: {e}") from None
 
 
 def cmd_serve(args) -> int:
@@ -21,13 +45,21 @@ def cmd_serve(args) -> int:
     from generator.settings import GeneratorSettings
 
     settings = load_or_exit("generator", GeneratorSettings.from_env)
+    cli.check_listen(PROG, "GENERATOR_LISTEN", settings.listen)
     setup_logging("generator", settings.log_level, settings.log_format)
-    model = describe_model(settings.model_dir, settings.base_models_dir)
+    model = load_model(lambda: describe_model(settings.model_dir, settings.base_models_dir),
+                       settings.model_dir, "MODEL_DIR")
     log.info("model %s from %s (%s, %s, %s x%d, max batch %d)", model.name, settings.model_dir,
              settings.device, settings.dtype, settings.worker_mode, settings.workers, settings.max_batch)
-    start_metrics_server(settings.metrics_port)
+    try:
+        start_metrics_server(settings.metrics_port)
+    except OSError as e:
+        raise cli.fail(PROG, f"METRICS_PORT={settings.metrics_port}: {e}") from None
     pool = WorkerPool(settings)
-    server, _ = build_server(settings, pool, model)
+    try:
+        server, _ = build_server(settings, pool, model)
+    except (OSError, RuntimeError) as e:
+        raise cli.fail(PROG, f"GENERATOR_LISTEN={settings.listen}: {e}") from None
     pool.start()
     try:
         # Health turns SERVING only after wait_ready: the workers are warm.
@@ -44,10 +76,12 @@ def cmd_generate(args) -> int:
     from generator.songs import assemble
 
     settings = load_or_exit("generator", GeneratorSettings.from_env)
+    name = "MODEL_DIR"
     if args.model_dir:
-        settings = dataclasses.replace(settings, model_dir=args.model_dir)
-    runtime = load_runtime(settings)
-    release = release_id(describe_model(settings.model_dir, settings.base_models_dir).digest, generation_settings(settings, runtime.device))
+        settings, name = dataclasses.replace(settings, model_dir=args.model_dir), "--model-dir"
+    runtime = load_model(lambda: load_runtime(settings), settings.model_dir, name)
+    release = release_id(describe_model(settings.model_dir, settings.base_models_dir).digest,
+                         generation_settings(settings, runtime.device))
     for seed in args.seed:
         f = runtime.engine.generate([seed])[seed]
         song = assemble(runtime.tokenizer, seed, f.tokens, f.failed, settings.max_new_tokens)
@@ -59,25 +93,32 @@ def cmd_generate(args) -> int:
 def cmd_make_random_model(args) -> int:
     from generator.randommodel import make_random_model
 
-    path = make_random_model(args.dir, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd,
-                             end_bias=args.end_bias)
+    if args.n_embd % args.n_head:
+        raise cli.fail(PROG, f"argument --n-embd: {args.n_embd} is not a multiple of --n-head {args.n_head}")
+    try:
+        path = make_random_model(args.dir, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd,
+                                 end_bias=args.end_bias)
+    except OSError as e:
+        raise cli.fail(PROG, f"argument DIR: {args.dir}: {e.strerror or e}") from None
     print(f"random GPT-2 written to {path} (its songs are noise)")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m generator", description="Billion Songs generator")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the gRPC server (settings from the environment, see README)")
+    parser = cli.Parser(prog=PROG, description="Billion Songs generator")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,generate,make-random-model}")
+    sub.add_parser("serve", help="run the gRPC server (settings from the environment, see README)",
+                   description="Run the gRPC server; every setting comes from the environment (see README).")
     gen = sub.add_parser("generate", help="print the song for one or more ids")
-    gen.add_argument("--seed", type=int, action="append", required=True, help="song id (uint64); repeatable")
+    gen.add_argument("--seed", type=cli.song_id, action="append", required=True,
+                     help="song id, 0 to 18446744073709551615; repeatable")
     gen.add_argument("--model-dir", help="save_pretrained directory (default: MODEL_DIR)")
     rnd = sub.add_parser("make-random-model", help="write a small random GPT-2 and tokenizer to DIR")
-    rnd.add_argument("dir")
-    rnd.add_argument("--n-layer", type=int, default=2)
-    rnd.add_argument("--n-head", type=int, default=4)
-    rnd.add_argument("--n-embd", type=int, default=128)
-    rnd.add_argument("--end-bias", type=float, default=0.5,
+    rnd.add_argument("dir", metavar="DIR")
+    rnd.add_argument("--n-layer", type=cli.int_at_least(1, 64), default=2)
+    rnd.add_argument("--n-head", type=cli.int_at_least(1, 64), default=4)
+    rnd.add_argument("--n-embd", type=cli.int_at_least(1, 4096), default=128)
+    rnd.add_argument("--end-bias", type=cli.float_above(-1e6), default=0.5,
                      help="lift the end-of-text logit so random songs end (default 0.5)")
     args = parser.parse_args(argv)
     handler = {"serve": cmd_serve, "generate": cmd_generate, "make-random-model": cmd_make_random_model}

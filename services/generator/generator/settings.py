@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from billionsongs.common.settings import SettingsError, env_choice, env_float, env_int, env_str
+from billionsongs.common.settings import SettingsError, env_choice, env_float, env_int, env_log_level, env_str
 
 # services/generator/generator/settings.py -> repository root
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -69,7 +69,7 @@ class GeneratorSettings:
                                          env, minimum=0, maximum=64),
             threads=env_int("GENERATOR_THREADS", d.threads, env, minimum=0),
             metrics_port=env_int("METRICS_PORT", d.metrics_port, env, minimum=0, maximum=65535),
-            log_level=env_str("LOG_LEVEL", d.log_level, env),
+            log_level=env_log_level("LOG_LEVEL", d.log_level, env),
             log_format=env_choice("LOG_FORMAT", ("json", "text"), d.log_format, env),
         )
         if settings.temperature <= 0:

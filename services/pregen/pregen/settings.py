@@ -5,7 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from billionsongs.common.pool import DEFAULT_TARGET_SIZE, DEFAULT_USES_PER_SONG
-from billionsongs.common.settings import env_choice, env_float, env_int, env_str
+from billionsongs.common.settings import (env_choice, env_float, env_int, env_log_level, env_redis_url,
+                                          env_str)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Settings:
         return cls(
             generator_target=env_str("GENERATOR_TARGET", d.generator_target, env),
             votes_target=env_str("VOTES_TARGET", d.votes_target, env),
-            redis_url=env_str("REDIS_URL", d.redis_url, env),
+            redis_url=env_redis_url("REDIS_URL", d.redis_url, env),
             metrics_port=env_int("METRICS_PORT", d.metrics_port, env, minimum=0, maximum=65535),
             pool_target_size=env_int("POOL_TARGET_SIZE", d.pool_target_size, env, minimum=1),
             pool_uses=env_int("POOL_USES", d.pool_uses, env, minimum=1),
@@ -61,6 +62,6 @@ class Settings:
             generate_timeout_s=env_float("GENERATE_TIMEOUT_S", d.generate_timeout_s, env, minimum=0.1),
             rpc_timeout_s=env_float("RPC_TIMEOUT_S", d.rpc_timeout_s, env, minimum=0.1),
             log_every_s=env_float("LOG_EVERY_S", d.log_every_s, env, minimum=0.1),
-            log_level=env_choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), d.log_level, env),
+            log_level=env_log_level("LOG_LEVEL", d.log_level, env),
             log_format=env_choice("LOG_FORMAT", ("json", "text"), d.log_format, env),
         )

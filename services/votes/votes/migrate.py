@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same for every replica.
 _LOCK_ID = 0x766F746573  # "votes"
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_NAME = re.compile(r"^([0-9]{4})_([a-z0-9_]+)\.sql$")
 
 
 @dataclass(frozen=True)

@@ -159,9 +159,9 @@ class VotesService:
     @_rpc
     def Register(self, request, deadline):
         username = check_username(request.username)
-        check_password(request.password)
+        password = check_password(request.password)
         # Hash outside any transaction: no connection is held while hashing.
-        account = self.store.create_account(username, self.passwords.hash(request.password), deadline=deadline)
+        account = self.store.create_account(username, self.passwords.hash(password), deadline=deadline)
         ACCOUNTS_REGISTERED.inc()
         return votes_pb2.RegisterResponse(user=self._pb_user(account))
 
@@ -173,10 +173,13 @@ class VotesService:
             account = self.store.account_by_name(check_username(request.username), deadline=deadline)
         except InvalidArgument:
             account = None
-        if not self.passwords.verify(None if account is None else account.password_hash, request.password):
+        matches, rehash = self.passwords.check(None if account is None else account.password_hash,
+                                               request.password)
+        if not matches:
             AUTH_FAILURES.inc()
             raise Unauthenticated(WRONG_CREDENTIALS)
-        if self.passwords.needs_rehash(account.password_hash):
+        # Older argon2 parameters, or a hash of the password before NFKC normalisation.
+        if rehash:
             if self.store.replace_password_hash(account.user_id, account.password_hash,
                                                 self.passwords.hash(request.password), deadline=deadline):
                 PASSWORD_REHASHES.inc()
@@ -184,9 +187,9 @@ class VotesService:
 
     @_rpc
     def ChangePassword(self, request, deadline):
-        check_password(request.new_password)
+        new_password = check_password(request.new_password)
         account = self._authenticated(request.user_id, request.old_password, deadline)
-        new_hash = self.passwords.hash(request.new_password)
+        new_hash = self.passwords.hash(new_password)
         if not self.store.replace_password_hash(account.user_id, account.password_hash, new_hash, deadline=deadline):
             raise Unauthenticated("the password changed meanwhile; try again")
         return votes_pb2.ChangePasswordResponse()

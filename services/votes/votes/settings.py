@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from billionsongs.common.settings import SettingsError, env_choice, env_int, env_str
+from billionsongs.common.settings import SettingsError, env_choice, env_int, env_log_level, env_str
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,6 @@ class Settings:
             max_workers=env_int("VOTES_MAX_WORKERS", 32, env, minimum=1, maximum=1000),
             argon2=argon2,
             metrics_port=env_int("METRICS_PORT", 0, env, minimum=0, maximum=65535),
-            log_level=env_choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", env),
+            log_level=env_log_level("LOG_LEVEL", "INFO", env),
             log_format=env_choice("LOG_FORMAT", ("json", "text"), "json", env),
         )

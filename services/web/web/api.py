@@ -1,26 +1,29 @@
 """The JSON API, exactly as the table in ARCHITECTURE.md. Ids are strings in JSON:
 uint64 does not survive JavaScript numbers. Same session cookie as the pages; every
-POST/PUT/DELETE carries X-CSRF-Token from GET /api/session (CSRFProtect checks it)."""
+POST/PUT/DELETE carries X-CSRF-Token (CSRFProtect checks it): the csrf_token of GET
+/api/session, and after POST /api/register or /api/login the one in their answer
+(signing in starts a fresh session, which makes the earlier token stale)."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, make_response, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 
-from billionsongs.common.ids import parse_song_id
+from billionsongs.common.ids import parse_decimal, parse_song_id
 from web import auth
 from web.clients import Song, Unauthenticated
-from web.errors import error_response
+from web.errors import NoSuchSong, error_response
 from web.pages import TOP_MAX_AGE
 from web.songs import ready_song, song_etag
 from web.util import absolute, current_user, ext, private, public, random_song_id, sign_in
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+TOP_LIMIT_MAX = 100
 
 
 def _song_id(id_text: str) -> int:
     song_id = parse_song_id(id_text)
     if song_id is None or id_text != str(song_id):
-        abort(404)
+        raise NoSuchSong()
     return song_id
 
 
@@ -50,10 +53,10 @@ def random_song():
 
 @bp.get("/top")
 def top():
-    limit = request.args.get("limit", "10")
-    if not limit.isdigit() or not 1 <= int(limit) <= 100:
-        return error_response(400, "limit must be a number from 1 to 100")
-    songs = ext("clients").top_songs(ext("release").current(), int(limit))
+    limit = parse_decimal(request.args.get("limit", "10"), 1, TOP_LIMIT_MAX, max_digits=6)
+    if limit is None:
+        return error_response(400, f"limit must be a number from 1 to {TOP_LIMIT_MAX} in ASCII digits")
+    songs = ext("clients").top_songs(ext("release").current(), limit)
     response = jsonify(songs=[{"id": str(s.song_id), "title": s.title, "up": s.up, "down": s.down,
                                "score": s.score} for s in songs])
     return public(response, TOP_MAX_AGE, TOP_MAX_AGE)

@@ -84,13 +84,14 @@ def create_app(test_config: dict | None = None) -> Flask:
                                                    settings.generation_timeout_s)
     redis_client = app.config.get("REDIS") or redis_lib.Redis.from_url(
         settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
+    release = ReleaseTracker(clients, redis_client)
     app.extensions["billionsongs"] = {
         "settings": settings,
         "clients": clients,
         "redis": redis_client,
-        "release": ReleaseTracker(clients, redis_client),
+        "release": release,
         "songs": SongStore(clients, redis_client, lock_ttl_s=settings.generation_timeout_s + 10,
-                           wait_s=settings.generation_timeout_s + 10),
+                           wait_s=settings.generation_timeout_s + 10, on_other_release=release.expire),
         "site_version": _site_version(Path(app.root_path)),
     }
 
@@ -114,6 +115,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def conditional(response) -> None:
+    """Every cacheable answer (public, 200, to GET/HEAD) carries an ETag and honours
+    If-None-Match as RFC 9110 says, through werkzeug's own machinery: weak comparison
+    (a CDN's W/"…" matches), lists of tags, "*". Routes may set their own ETag (song
+    pages: release, id, site version); others get a hash of the body."""
+    if (request.method not in ("GET", "HEAD") or response.status_code != 200
+            or not response.cache_control.public or response.is_streamed):
+        return
+    if "ETag" not in response.headers:
+        if response.direct_passthrough:
+            return
+        response.add_etag()
+    response.make_conditional(request)
+
+
 def _install_request_hooks(app: Flask) -> None:
     @app.before_request
     def start_request():
@@ -125,6 +141,7 @@ def _install_request_hooks(app: Flask) -> None:
     @app.after_request
     def finish_response(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        conditional(response)
         # Safe default: whatever did not say it is public is private and never stored.
         if not response.cache_control.public and not response.headers.get("Cache-Control"):
             response.headers["Cache-Control"] = "private, no-store"

@@ -2,6 +2,8 @@
 cookie holds only the user id and name (signed, HttpOnly, SameSite=Lax)."""
 from __future__ import annotations
 
+import unicodedata
+
 from flask import Blueprint, abort, make_response, redirect, render_template, request, session, url_for
 
 from web import metrics
@@ -27,7 +29,10 @@ def check_login_rate(username: str) -> None:
     """Per client address and per account name, shared by every replica through Redis."""
     redis = ext("redis")
     limit = ext("settings").login_attempts_per_minute
-    for key in (f"ratelimit:login:addr:{request.remote_addr}", f"ratelimit:login:user:{username.lower()}"):
+    # The votes service compares names in NFKC, case-insensitively: so does the limit,
+    # or "ａｌｉｃｅ" and "ALICE" would each get their own attempts at alice's password.
+    name_key = unicodedata.normalize("NFKC", username).lower()
+    for key in (f"ratelimit:login:addr:{request.remote_addr}", f"ratelimit:login:user:{name_key}"):
         retry_after = over_limit(redis, key, limit)
         if retry_after:
             metrics.LOGIN_LIMITED.inc()

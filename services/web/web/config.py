@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from billionsongs.common.settings import env_bool, env_choice, env_float, env_int, env_str
+from billionsongs.common.settings import (env_bool, env_choice, env_float, env_int, env_log_level, env_redis_url,
+                                          env_str)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class WebSettings:
             threads=env_int("WEB_THREADS", 8, env, minimum=1),
             generator_target=env_str("GENERATOR_TARGET", "127.0.0.1:50051", env),
             votes_target=env_str("VOTES_TARGET", "127.0.0.1:50052", env),
-            redis_url=env_str("REDIS_URL", "redis://127.0.0.1:6379/0", env),
+            redis_url=env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0", env),
             secret_key=env_str("SECRET_KEY", env=env),
             session_cookie_secure=env_bool("SESSION_COOKIE_SECURE", False, env),
             song_s_maxage=env_int("SONG_S_MAXAGE", 30 * 24 * 3600, env, minimum=0),
@@ -59,6 +60,6 @@ class WebSettings:
             login_attempts_per_minute=env_int("LOGIN_ATTEMPTS_PER_MINUTE", 10, env, minimum=1),
             stream_after_s=env_float("STREAM_AFTER_S", 1.0, env, minimum=0.0),
             generation_timeout_s=env_float("GENERATION_TIMEOUT_S", 120.0, env, minimum=1.0),
-            log_level=env_str("LOG_LEVEL", "INFO", env),
+            log_level=env_log_level("LOG_LEVEL", "INFO", env),
             log_format=env_choice("LOG_FORMAT", ("json", "text"), "json", env),
         )

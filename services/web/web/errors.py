@@ -7,6 +7,7 @@ from flask import jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from web.clients import AlreadyExists, InvalidArgument, NotFound, ServiceError, Unauthenticated, Unavailable
 
@@ -16,7 +17,7 @@ MESSAGES = {
     400: ("Bad request", "That request did not make sense to us."),
     401: ("Sign in first", "You need to be signed in for that."),
     403: ("Not allowed", "You cannot do that."),
-    404: ("No such song", "There is nothing here. Every number from 0 to 18446744073709551615 is a song, though."),
+    404: ("Page not found", "There is no page at this address."),
     405: ("Not allowed", "That method is not allowed here."),
     409: ("Already there", "That already exists."),
     413: ("Too large", "That request was far too large."),
@@ -27,8 +28,19 @@ MESSAGES = {
 }
 
 
-def error_response(status: int, message: str | None = None, retry_after: int | None = None):
-    title, default = MESSAGES.get(status, MESSAGES[500])
+SONG_MISSING = ("No such song", "There is no song here. Every number from 0 to 18446744073709551615 is a "
+                "song, though.")
+
+
+class NoSuchSong(HTTPNotFound):
+    """404 for a song id that is not one (or a song that did not work out); any other
+    unknown address gets the plain "Page not found"."""
+
+
+def error_response(status: int, message: str | None = None, retry_after: int | None = None,
+                   title: str | None = None):
+    default_title, default = MESSAGES.get(status, MESSAGES[500])
+    title = title or default_title
     text = message or default
     if request.path.startswith("/api/"):
         response = jsonify(error=text)
@@ -46,6 +58,10 @@ def register(app) -> None:
     def csrf_error(error):
         return error_response(400, "The form expired or came from elsewhere (CSRF check failed). "
                                    "Reload the page and try again.")
+
+    @app.errorhandler(NoSuchSong)
+    def no_such_song(error):
+        return error_response(404, SONG_MISSING[1], title=SONG_MISSING[0])
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -21,7 +21,9 @@ _SONG_ID = {"name": "song_id", "in": "path", "required": True,
             "description": "a uint64 in decimal; anything else is 404",
             "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"}}
 _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True,
-         "description": "csrf_token from GET /api/session", "schema": {"type": "string"}}
+         "description": "csrf_token from GET /api/session, or from the answer of POST /api/register or "
+                        "/api/login, which start a fresh session (the earlier token is then stale)",
+         "schema": {"type": "string"}}
 
 
 def _json(schema: dict, description: str) -> dict:
@@ -69,10 +71,10 @@ SPEC = {
                                  "responses": {"200": _json(_SESSION, "the session")}}},
         "/api/register": {"post": {
             "summary": "Create an account and sign in", "parameters": [_CSRF], "requestBody": _body(_CREDENTIALS),
-            "responses": {"201": _json(_SESSION, "signed in"), **_errors(400, 409, 413, 503)}}},
+            "responses": {"201": _json(_SESSION, "signed in; csrf_token is the new session's token"), **_errors(400, 409, 413, 503)}}},
         "/api/login": {"post": {
             "summary": "Sign in", "parameters": [_CSRF], "requestBody": _body(_CREDENTIALS),
-            "responses": {"200": _json(_SESSION, "signed in"), **_errors(400, 401, 413, 429, 503)}}},
+            "responses": {"200": _json(_SESSION, "signed in; csrf_token is the new session's token"), **_errors(400, 401, 413, 429, 503)}}},
         "/api/logout": {"post": {
             "summary": "Sign out", "parameters": [_CSRF],
             "responses": {"204": {"description": "signed out"}, **_errors(400)}}},

@@ -1,13 +1,28 @@
-"""Make Random, Top 10, My votes and the privacy page."""
+"""Make Random, Top 10, My votes, the privacy page, and what browsers and crawlers
+ask every site for: /favicon.ico and /robots.txt."""
 from __future__ import annotations
 
-from flask import Blueprint, make_response, redirect, render_template, url_for
+from pathlib import Path
+
+from flask import Blueprint, current_app, make_response, redirect, render_template, url_for
 
 from web.util import current_user, ext, login_required, private, public, random_song_url
 
 bp = Blueprint("pages", __name__)
 
 TOP_MAX_AGE = 300  # Top 10 may be five minutes old, at the CDN and in browsers
+WELL_KNOWN_MAX_AGE = 86400  # /favicon.ico and /robots.txt: unversioned URLs, a day is fresh enough
+
+# Crawlers may read songs, Top 10 and the privacy page; sign-in forms, the per-visitor
+# vote widget, My votes and the JSON API are not for indexes.
+ROBOTS_TXT = """\
+User-agent: *
+Disallow: /auth/
+Disallow: /api/
+Disallow: /my/
+Disallow: /song/*/vote
+Allow: /
+"""
 
 
 @bp.get("/")
@@ -33,3 +48,23 @@ def my_votes():
 @bp.get("/privacy")
 def privacy():
     return public(make_response(render_template("privacy.html")), 3600, 86400)
+
+
+@bp.get("/robots.txt")
+def robots_txt():
+    response = make_response(ROBOTS_TXT)
+    response.mimetype = "text/plain"
+    return public(response, WELL_KNOWN_MAX_AGE, WELL_KNOWN_MAX_AGE)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    # The same icon as favicon.svg (tools/make_favicon.py), for browsers that ask here;
+    # 1.3 kB, read once. The ETag and 304s come from the app's conditional hook.
+    icon = current_app.extensions["billionsongs"].get("favicon")
+    if icon is None:
+        icon = (Path(current_app.static_folder) / "favicon.ico").read_bytes()
+        current_app.extensions["billionsongs"]["favicon"] = icon
+    response = make_response(icon)
+    response.mimetype = "image/vnd.microsoft.icon"
+    return public(response, WELL_KNOWN_MAX_AGE, WELL_KNOWN_MAX_AGE)

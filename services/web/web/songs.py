@@ -12,11 +12,13 @@ import time
 from flask import (Blueprint, Response, abort, current_app, g, make_response, redirect, render_template,
                    request, stream_with_context, url_for)
 from markupsafe import escape
+from werkzeug.http import is_resource_modified
 
 from billionsongs.common.ids import parse_song_id
 from billionsongs.common.songcache import CachedSong
 from web import metrics
 from web.clients import ServiceError, Song, Unavailable
+from web.errors import NoSuchSong
 from web.songstore import Piece
 from web.util import current_user, ext, private, public, random_song_url
 
@@ -31,7 +33,7 @@ def song_etag(release: str, song_id: int) -> str:
 def canonical_id_or_404(id_text: str) -> int:
     song_id = parse_song_id(id_text)
     if song_id is None:
-        abort(404)
+        raise NoSuchSong()
     return song_id
 
 
@@ -55,7 +57,7 @@ def failed_song(song_id: int):
     if request.args.get("fallback") == "random":
         response = redirect(random_song_url(), 302)
         return private(response)
-    abort(404)
+    raise NoSuchSong()
 
 
 @bp.get("/song/<id_text>")
@@ -69,7 +71,10 @@ def song(id_text: str):
         return public(response, 86400, 86400)
     release = ext("release").current()
     etag = song_etag(release, song_id)
-    if request.if_none_match.contains(etag):
+    # Revalidation before Redis is touched. RFC 9110 §13.1.2: weak comparison, so a CDN's
+    # or a compressing proxy's W/"…" matches, and a list of tags matches if any does.
+    # "*" matches only when the song exists: left to the finished response below.
+    if not request.if_none_match.star_tag and not is_resource_modified(request.environ, etag=etag):
         response = make_response("", 304)
         response.set_etag(etag)
         settings = ext("settings")
@@ -160,7 +165,7 @@ def ready_song(song_id: int) -> CachedSong:
             if isinstance(event, CachedSong):
                 found = event
     if found is None or found.failed:
-        abort(404)
+        raise NoSuchSong()
     return found
 
 

@@ -80,6 +80,12 @@ class ReleaseTracker:
             log.warning("could not remember the model release in Redis", exc_info=True)
         return value
 
+    def expire(self, _seen: str = "") -> None:
+        """Ask the generator again on the next ``current()``: a song of another
+        release came back, so the one we hold may be out of date."""
+        with self._lock:
+            self._fetched_at = float("-inf")
+
     def known(self) -> str:
         """The last release this worker or Redis saw, without asking the generator."""
         return self._value or self._remembered()
@@ -94,7 +100,10 @@ class ReleaseTracker:
 
 class SongStore:
     def __init__(self, clients: Clients, redis, *, lock_ttl_s: float = 150.0, wait_s: float = 150.0,
-                 poll_s: float = 0.1):
+                 poll_s: float = 0.1, on_other_release=None):
+        # Called with the release of a song that came back from another release than
+        # asked for (a rolling update): the app's ReleaseTracker then asks again.
+        self.on_other_release = on_other_release
         self.clients = clients
         self.redis = redis
         self.cache = SongCache(redis)
@@ -118,7 +127,9 @@ class SongStore:
         return song, "stored"
 
     def generate(self, release: str, song_id: int) -> Iterator[Piece | CachedSong]:
-        """Pieces of the song as it is written, then the finished song (maybe failed).
+        """Pieces of the song as it is written, then the finished song (maybe failed),
+        whose ``model_release`` is the one that wrote it: during a rolling update that
+        may be newer than ``release``; the caller shows it under its own release.
 
         Raises ``Unavailable`` when the generator cannot be reached or the wait is over.
         """
@@ -145,10 +156,14 @@ class SongStore:
                 if isinstance(item, Song):
                     song = CachedSong(song_id, item.model_release or release, item.title, item.lyrics,
                                       item.failed, item.failure)
+                    # Under the release that wrote it, and only there: the asked-for (older)
+                    # release's key and ETag never get another model's text.
                     self.cache.put(song)
                     if song.model_release != release:  # a new model rolled out meanwhile
-                        self.cache.put(CachedSong(song_id, release, song.title, song.lyrics,
-                                                  song.failed, song.failure))
+                        log.info("song %s came back from model release %s, not %s", song_id,
+                                 song.model_release, release)
+                        if self.on_other_release is not None:
+                            self.on_other_release(song.model_release)
                     yield song
                     return
                 pipe = self.redis.pipeline(transaction=False)

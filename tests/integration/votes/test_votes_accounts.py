@@ -134,3 +134,56 @@ def test_delete_account_removes_its_votes_and_keeps_counts_right(votes):
     assert code == grpc.StatusCode.NOT_FOUND
     # The name is free again.
     assert votes.register("Alice").user_id != alice.user_id
+
+
+# -- NFKC normalisation of passwords and names ---------------------------------
+
+NFC, NFD = "Caf\u00e9 tulips", "Cafe\u0301 tulips"
+
+
+def authenticate(votes, name, password):
+    return votes.stub.Authenticate(votes_pb2.AuthenticateRequest(username=name, password=password), timeout=10)
+
+
+def stored_hash(postgres_url, user_id):
+    with psycopg.connect(postgres_url) as conn:
+        return conn.execute("SELECT password_hash FROM users WHERE user_id = %s", (user_id,)).fetchone()[0]
+
+
+def test_password_registered_in_nfc_is_accepted_in_nfd_and_back(votes):
+    user = votes.register("alice", NFC)
+    assert authenticate(votes, "alice", NFD).user == user
+    bob = votes.register("bob", NFD)
+    assert authenticate(votes, "bob", NFC).user == bob
+    code, _ = code_of(lambda: authenticate(votes, "bob", "Cafe tulips"))
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_hash_of_the_raw_password_is_accepted_once_and_rehashed_normalised(votes, postgres_url):
+    user = votes.register("alice", "placeholder")
+    passwords = votes.app.service.passwords
+    legacy = passwords.hasher.hash(NFD)  # as stored before normalisation: the raw NFD text
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (legacy, user.user_id))
+    assert authenticate(votes, "alice", NFD).user == user  # the raw form, once
+    rehashed = stored_hash(postgres_url, user.user_id)
+    assert rehashed != legacy and passwords.check(rehashed, NFC) == (True, False)
+    assert authenticate(votes, "alice", NFC).user == user  # now either form
+    assert authenticate(votes, "alice", NFD).user == user
+    assert stored_hash(postgres_url, user.user_id) == rehashed  # no more rehashing
+
+
+def test_change_password_and_delete_account_take_either_form(votes):
+    user = votes.register("alice", NFC)
+    votes.stub.ChangePassword(votes_pb2.ChangePasswordRequest(
+        user_id=user.user_id, old_password=NFD, new_password="ｄａｉｓｉｅｓ"), timeout=10)
+    assert authenticate(votes, "alice", "daisies").user == user
+    votes.stub.DeleteAccount(votes_pb2.DeleteAccountRequest(user_id=user.user_id, password="daisies"), timeout=10)
+
+
+def test_full_width_names_are_the_ascii_name(votes):
+    user = votes.register("ａｌｉｃｅ", "tulips")
+    assert user.username == "alice"
+    assert authenticate(votes, "ＡＬＩＣＥ", "tulips").user == user
+    code, details = code_of(lambda: votes.register("alice"))
+    assert code == grpc.StatusCode.ALREADY_EXISTS

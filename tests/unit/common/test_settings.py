@@ -16,6 +16,9 @@ def test_values_are_parsed():
     assert env_str("X", env={"X": "a"}) == "a"
     assert env_int("X", env={"X": "42"}) == 42
     assert env_float("X", env={"X": "0.25"}) == 0.25
+    assert env_int("X", env={"X": " -7 "}) == -7
+    assert env_float("X", env={"X": "2"}) == 2.0 and env_float("X", env={"X": "1e3"}) == 1000.0
+    assert env_float("X", env={"X": ".5"}) == 0.5 and env_float("X", env={"X": "5."}) == 5.0
     assert env_bool("X", env={"X": "Yes"}) is True
     assert env_bool("X", env={"X": "off"}) is False
     assert env_choice("X", ("a", "b"), env={"X": "b"}) == "b"
@@ -29,6 +32,14 @@ def test_values_are_parsed():
     (lambda: env_bool("B", env={"B": "maybe"}), "not a boolean"),
     (lambda: env_choice("M", ("x", "y"), env={"M": "z"}), "must be one of x, y"),
     (lambda: env_float("F", env={"F": "fast"}), "not a number"),
+    (lambda: env_int("N", env={"N": "٣"}), "N='٣' is not an integer"),
+    (lambda: env_int("N", env={"N": "²"}), "N='²' is not an integer"),
+    (lambda: env_int("N", env={"N": "1_000"}), "N='1_000' is not an integer"),
+    (lambda: env_int("N", env={"N": "9" * 5000}), "is not an integer"),
+    (lambda: env_float("F", env={"F": "nan"}), "F='nan' is not a number"),
+    (lambda: env_float("F", env={"F": "inf"}, minimum=0.0), "F='inf' is not a number"),
+    (lambda: env_float("F", env={"F": "١.5"}), "is not a number"),
+    (lambda: env_float("F", env={"F": "1_0.5"}), "is not a number"),
 ])
 def test_bad_settings_stop_with_a_message_naming_the_variable(call, message):
     with pytest.raises(SettingsError, match=message):

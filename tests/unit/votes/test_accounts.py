@@ -71,3 +71,58 @@ def test_hash_with_other_parameters_needs_rehash():
     assert stronger.verify(old, "right horse")
     assert stronger.needs_rehash(old)
     assert not stronger.needs_rehash(stronger.hash("right horse"))
+
+
+# -- NFKC normalisation (NIST SP 800-63B §5.1.1.2) -----------------------------
+
+NFC, NFD = "Caf\u00e9 au lait", "Cafe\u0301 au lait"
+
+
+def test_a_password_is_the_same_in_nfc_and_nfd():
+    passwords = Passwords(FAST)
+    stored = passwords.hash(NFC)
+    assert passwords.verify(stored, NFD) and passwords.verify(stored, NFC)
+    assert passwords.check(stored, NFD) == (True, False)  # already normalised: nothing to redo
+    assert passwords.verify(passwords.hash(NFD), NFC)
+    assert passwords.verify(passwords.hash("ｐａｓｓｗｏｒｄ"), "password")  # NFKC: full width is ASCII
+
+
+def test_a_hash_of_the_raw_form_still_verifies_once_and_asks_for_a_rehash():
+    passwords = Passwords(FAST)
+    legacy = passwords.hasher.hash(NFD)  # made before normalisation: the raw NFD text
+    assert passwords.check(legacy, NFD) == (True, True)
+    assert passwords.check(legacy, NFC) == (False, False)
+    assert passwords.check(legacy, "wrong password") == (False, False)
+    rehashed = passwords.hash(NFD)
+    assert passwords.check(rehashed, NFC) == (True, False) and passwords.check(rehashed, NFD) == (True, False)
+
+
+def test_unknown_user_with_an_unnormalised_password_costs_as_much_as_a_known_one(monkeypatch):
+    passwords = Passwords(FAST)
+    stored = passwords.hash("right horse")
+    calls = []
+    real = passwords.hasher
+
+    class Spy:
+        def verify(self, stored_hash, password):
+            calls.append(stored_hash)
+            return real.verify(stored_hash, password)
+
+    monkeypatch.setattr(passwords, "hasher", Spy())
+    assert passwords.check(stored, NFD) == (False, False)
+    known = len(calls)
+    calls.clear()
+    assert passwords.check(None, NFD) == (False, False)
+    assert len(calls) == known == 2
+
+
+def test_password_rules_apply_to_the_normalised_form():
+    assert check_password(NFD) == NFC
+    # one character that NFKC expands past the byte limit
+    with pytest.raises(InvalidArgument, match="at most 1024 bytes"):
+        check_password("abcd" + "\ufdfa" * 40)
+
+
+@pytest.mark.parametrize("typed, name", [("ａｌｉｃｅ", "alice"), ("Ａｌｉｃｅ_１", "Alice_1")])
+def test_usernames_are_normalised(typed, name):
+    assert check_username(typed) == name

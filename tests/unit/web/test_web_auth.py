@@ -92,3 +92,15 @@ def test_forms_without_csrf_are_refused(client, path):
     response = client.post(path, data={"username": "x", "password": "yyyyyyyy", "password2": "yyyyyyyy"})
     assert response.status_code == 400
     assert "CSRF" in response.get_data(as_text=True)
+
+
+def test_login_limit_per_name_counts_every_spelling_of_the_name(client, auth):
+    """The votes service takes "ａｌｉｃｅ" (full width, NFKC) and "ALICE" as alice, so the
+    per-name limit must too; each attempt comes from its own address."""
+    auth.register()
+    token = csrf_from(client.get("/auth/login").get_data(as_text=True))
+    names = ["alice", "ALICE", "ａｌｉｃｅ", "ＡＬＩＣＥ", "Alice", "ａlice"]
+    statuses = [client.post("/auth/login", data={"username": name, "password": "nope nope", "csrf_token": token},
+                            environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code
+                for i, name in enumerate(names)]
+    assert statuses == [401] * 5 + [429]

@@ -36,6 +36,8 @@ class FakeGenerator(generator_pb2_grpc.GeneratorServicer):
 
     def _song(self, song_id):
         title, lyrics = fake_song(song_id)
+        if self.release != RELEASE:  # another model writes other words
+            lyrics += f"as written by {self.release}\n"
         failed = song_id in self.failed_ids
         return generator_pb2.Song(song_id=song_id, title="" if failed else title, lyrics="" if failed else lyrics,
                                   model_release=self.release, failed=failed,

@@ -8,7 +8,6 @@ Kubernetes does not need it: it has native ``grpc:`` and ``httpGet:`` probes.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import urllib.request
 
@@ -35,11 +34,11 @@ def check_http(url: str, timeout: float) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m billionsongs.common.healthcheck",
-                                     description=__doc__.splitlines()[0])
+    from billionsongs.common.cli import Parser, float_above
+    parser = Parser(prog="python -m billionsongs.common.healthcheck", description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("grpc", "http"))
     parser.add_argument("target", help="host:port for grpc, a URL for http")
-    parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--timeout", type=float_above(0), default=3.0, help="seconds (default 3)")
     args = parser.parse_args(argv)
     ok = check_grpc(args.target, args.timeout) if args.kind == "grpc" else check_http(args.target, args.timeout)
     return 0 if ok else 1

@@ -6,7 +6,9 @@ a clear message when a required one is missing or malformed.
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -14,6 +16,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _REQUIRED = object()
+# ASCII only: int() and float() also take other scripts' digits ("٣"), "1_000", "nan", "inf".
+_INTEGER = re.compile(r"[+-]?[0-9]{1,30}", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,3})?", re.ASCII)
 
 
 class SettingsError(ValueError):
@@ -40,10 +45,9 @@ def env_int(name: str, default=_REQUIRED, env: Mapping[str, str] | None = None,
     value = _raw(env, name, default)
     if value is None:
         return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise SettingsError(f"environment variable {name}={value!r} is not an integer") from None
+    if not _INTEGER.fullmatch(value.strip()):
+        raise SettingsError(f"environment variable {name}={value!r} is not an integer (ASCII digits)")
+    number = int(value.strip())
     if minimum is not None and number < minimum:
         raise SettingsError(f"environment variable {name}={number} is below the minimum {minimum}")
     if maximum is not None and number > maximum:
@@ -56,10 +60,8 @@ def env_float(name: str, default=_REQUIRED, env: Mapping[str, str] | None = None
     value = _raw(env, name, default)
     if value is None:
         return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise SettingsError(f"environment variable {name}={value!r} is not a number") from None
+    if not _DECIMAL.fullmatch(value.strip()) or not math.isfinite(number := float(value.strip())):
+        raise SettingsError(f"environment variable {name}={value!r} is not a number (ASCII decimal)")
     if minimum is not None and number < minimum:
         raise SettingsError(f"environment variable {name}={number} is below the minimum {minimum}")
     return number
@@ -86,6 +88,28 @@ def env_choice(name: str, choices: tuple[str, ...], default=_REQUIRED,
     value = env_str(name, default, env)
     if value not in choices:
         raise SettingsError(f"environment variable {name}={value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def env_log_level(name: str = "LOG_LEVEL", default: str = "INFO", env: Mapping[str, str] | None = None) -> str:
+    """A logging level name, any case; returned upper-case."""
+    value = env_str(name, default, env)
+    if value.strip().upper() not in LOG_LEVELS:
+        raise SettingsError(f"environment variable {name}={value!r} must be one of {', '.join(LOG_LEVELS)}")
+    return value.strip().upper()
+
+
+def env_redis_url(name: str = "REDIS_URL", default=_REQUIRED, env: Mapping[str, str] | None = None) -> str:
+    """A redis://, rediss:// or unix:// URL (checked as redis-py will read it)."""
+    value = env_str(name, default, env)
+    from redis.connection import parse_url
+    try:
+        parse_url(value)
+    except ValueError as e:
+        raise SettingsError(f"environment variable {name}={value!r} is not a Redis URL: {e}") from None
     return value
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from billionsongs.common.ids import parse_song_id
+
 # Songs are pure functions of (release, id): entries may live long; the TTL
 # only bounds memory for songs nobody reads again.
 DEFAULT_TTL_S = 30 * 24 * 3600
@@ -78,6 +80,6 @@ class SongCache:
         prefix = f"song:{release}:"
         for key in self.redis.scan_iter(match=prefix + "*", count=count):
             key = key.decode() if isinstance(key, bytes) else key
-            tail = key[len(prefix):]
-            if tail.isdigit():
-                yield int(tail)
+            song_id = parse_song_id(key[len(prefix):])
+            if song_id is not None:  # a stray key ("song:r:²") is skipped, not a crash
+                yield song_id
