@@ -79,7 +79,7 @@ def site(tmp_path_factory):
     models = tmp_path_factory.mktemp("models")
     old_model, new_model = make_model(models / "old", "128"), make_model(models / "new", "96")
     ports = Ports(web=free_port(), generator=free_port(), votes=free_port(), generator_metrics=free_port(),
-                  votes_metrics=free_port(), pregen_metrics=free_port())
+                  votes_metrics=free_port(), pregen_metrics=free_port(), web_metrics=free_port())
     state = tmp_path_factory.mktemp("stack")
     stacks = {"current": Stack(state, ports, old_model, env=ENV, restart=False)}
     cdn = CdnProxy(tmp_path_factory.mktemp("cdn"), f"127.0.0.1:{ports.web}", release_ttl="1s")
