@@ -150,6 +150,7 @@ def test_metrics_sum_every_gunicorn_worker(site):
         urllib.request.urlopen(url + "/privacy", timeout=5).read()
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url + "/metrics", timeout=5)
+    refused.value.close()
     assert refused.value.code == 404
     body = urllib.request.urlopen(f"http://127.0.0.1:{ports.web_metrics}/metrics", timeout=5).read().decode()
     line = next(line for line in body.splitlines()
