@@ -59,11 +59,11 @@ def test_schema_check_catches_a_bad_file(compose):
 
 def test_topology_and_official_images(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "votes", "generator", "pregen", "web", "cdn"}
+    assert set(services) == {"postgres", "redis", "votes", "generator", "pregen", "web", "cdn", "prometheus"}
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["redis"]["image"].startswith("valkey/valkey:9.")  # the key-value server, as make run
     assert services["cdn"]["image"].startswith("nginx:")
-    for name in ("postgres", "redis", "cdn"):
+    for name in ("postgres", "redis", "cdn", "prometheus"):
         tag = services[name]["image"].split(":", 1)[1]
         assert tag != "latest" and any(ch.isdigit() for ch in tag), f"{name} image not pinned"
     for name in SERVICES:
