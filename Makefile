@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test venv system-deps protos bench clean model base-model
+.PHONY: run test venv system-deps protos lock bench clean model base-model
 
 $(STAMP): requirements-dev.txt $(wildcard services/*/requirements.txt)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: venv system-deps
 
 protos: venv
 	$(BIN)/python tools/gen_protos.py
+
+# The images' lock files (services/*/requirements.lock) after a change to a
+# services/*/requirements.txt; tests/deploy/test_deploy_locks.py says when.
+lock: venv
+	$(BIN)/python tools/lock.py
 
 clean:
 	rm -rf .local .pytest_cache

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = make_random_model(work / "model", n_layer=2, n_head=2, n_embd=64, n_positions=256,
                                       vocab_size=512, end_bias=0.3)
     ports = Ports(web=free_port(), generator=free_port(), votes=free_port(), generator_metrics=free_port(),
-                  votes_metrics=free_port(), pregen_metrics=free_port())
+                  votes_metrics=free_port(), pregen_metrics=free_port(), web_metrics=free_port())
     stack = Stack(work / "state", ports, model_dir, env=STACK_ENV, log_dir=work / "logs")
     minimal = None
     try:

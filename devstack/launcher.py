@@ -1,10 +1,13 @@
-"""Start and supervise the local stack: PostgreSQL and Redis as real child
-servers, then every service through the same entry point its container uses
-(``python -m <service>``, gunicorn for web), with the same environment
-variable names as docker-compose and Kubernetes.
+"""Start and supervise the local stack: PostgreSQL and the key-value server
+(Valkey) as real child servers, then every service through the same entry point
+its container uses (``python -m <service>``, gunicorn for web), with the same
+environment variable names as docker-compose and Kubernetes.
 
-A service that dies is restarted (with back-off); Ctrl-C or SIGTERM stops
-every service in reverse order, then the servers.
+A service or server that dies is restarted (with back-off): PostgreSQL through
+its own crash recovery from its write-ahead log (it runs with fsync,
+synchronous_commit and full_page_writes on), Valkey empty (it holds only what
+can be rebuilt). Ctrl-C or SIGTERM stops every service in reverse order, then
+the servers.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.servers import PostgresServer, RedisServer, wait_for_port
+from devstack.servers import PostgresServer, ValkeyServer, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES_DIR = ROOT / "services"
@@ -37,6 +40,7 @@ class Ports:
     generator_metrics: int = 9101
     votes_metrics: int = 9102
     pregen_metrics: int = 9103
+    web_metrics: int = 9104  # web's /metrics, off the public port (gunicorn master)
     postgres: int = 0  # 0: a free port
     redis: int = 0
 
@@ -117,6 +121,7 @@ def service_specs(ports: Ports, postgres_url: str, redis_url: str,
             "VOTES_TARGET": votes_target,
             "REDIS_URL": redis_url,
             "SECRET_KEY": secret_key,
+            "METRICS_PORT": str(ports.web_metrics),
         }, port=ports.web),
     ]
 
@@ -140,7 +145,8 @@ class Stack:
     """The running stack; also used by the end-to-end and fault tests."""
 
     def __init__(self, state_dir: Path, ports: Ports | None = None, model_dir: Path | None = None,
-                 env: dict[str, str] | None = None, restart: bool = True, log_dir: Path | None = None):
+                 env: dict[str, str] | None = None, restart: bool = True, log_dir: Path | None = None,
+                 durable: bool = True):
         self.state_dir = Path(state_dir)
         self.ports = ports or Ports()
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
@@ -148,12 +154,15 @@ class Stack:
         self.restart = restart
         # None: services log to our own stderr; else each appends to log_dir/<name>.log
         self.log_dir = Path(log_dir) if log_dir else None
-        self.postgres = PostgresServer(self.state_dir / "postgres", port=self.ports.postgres or None)
-        self.redis = RedisServer(port=self.ports.redis or None)
+        # durable=False only where a test fixture asks for speed over crash safety.
+        self.postgres = PostgresServer(self.state_dir / "postgres", port=self.ports.postgres or None,
+                                       durable=durable)
+        self.redis = ValkeyServer(port=self.ports.redis or None)  # the key-value server
         self.services: list[ServiceSpec] = []
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._servers_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -173,7 +182,7 @@ class Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.postgres.start()
         self.redis.start()
-        log.info("postgres on %s, redis on %s", self.postgres.url, self.redis.url)
+        log.info("postgres on %s, valkey on %s", self.postgres.url, self.redis.url)
         model_dir = ensure_model(self.model_dir, self.state_dir)
         self.services = [s for s in service_specs(
             self.ports, self.postgres.url, self.redis.url, model_dir,
@@ -205,6 +214,8 @@ class Stack:
 
     def _supervise(self) -> None:
         while not self._stopping.wait(0.5):
+            if self.restart:
+                self._supervise_servers()
             with self._lock:
                 for spec in self.services:
                     if spec.process is None or spec.process.poll() is None or not self.restart:
@@ -216,6 +227,30 @@ class Stack:
                     log.warning("%s exited with %s; restarting", spec.name, spec.process.returncode)
                     spec.restarts += 1
                     self._spawn(spec)
+
+    def _supervise_servers(self) -> None:
+        """Bring back PostgreSQL or Valkey when it died (kill -9, OOM killer):
+        without them every vote would answer 503 until a person restarted the
+        stack. PostgreSQL replays its write-ahead log on start (crash recovery),
+        so every committed vote is there again."""
+        for server in (self.postgres, self.redis):
+            if not server.exited():
+                continue
+            delay = min(30.0, 0.5 * 2 ** min(server.restarts, 6))
+            if time.monotonic() - server.started_at < delay:
+                continue
+            with self._servers_lock:
+                if self._stopping.is_set():
+                    return
+                log.warning("%s exited with %s; restarting", server.name, server.process.returncode)
+                server.kill()  # what is left of its process group (backends outliving the postmaster)
+                try:
+                    server.start(timeout=120)
+                except Exception as error:  # noqa: BLE001 - tried again after the back-off
+                    log.error("%s did not come back: %s; trying again", server.name, error)
+                    server.kill()
+                else:
+                    log.info("%s is back on port %s", server.name, server.port)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to a service's whole process group (fault tests)."""
@@ -240,8 +275,9 @@ class Stack:
                     log.warning("%s did not stop in time; killing it", spec.name)
                     os.killpg(spec.process.pid, signal.SIGKILL)
                     spec.process.wait()
-        self.redis.stop()
-        self.postgres.stop()
+        with self._servers_lock:
+            self.redis.stop()
+            self.postgres.stop()
         log.info("stopped")
 
 

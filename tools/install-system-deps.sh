@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives: Chromium and its driver
-# for the browser tests, nginx for the CDN stand-in test, wrk for bench/load.py. Never a downloaded
+# for the browser tests, nginx for the CDN stand-in test, promtool (package
+# prometheus) for the alert rules, wrk for bench/load.py. Never a downloaded
 # browser build. Does nothing when they are already there.
 set -euo pipefail
 case "${1-}" in
@@ -16,6 +17,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # tests/deploy/test_deploy_alerts.py
 command -v wrk >/dev/null 2>&1 || need+=(wrk)  # bench/load.py
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then

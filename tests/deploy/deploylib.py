@@ -21,7 +21,7 @@ KUBERNETES_VERSION = "1.37.0"
 
 # Ports of the architecture (ARCHITECTURE.md "Contracts", devstack/launcher.py).
 GRPC_PORTS = {"generator": 50051, "votes": 50052}
-METRICS_PORTS = {"generator": 9101, "votes": 9102, "pregen": 9103, "web": 8000}
+METRICS_PORTS = {"generator": 9101, "votes": 9102, "pregen": 9103, "web": 9104}
 WEB_PORT = 8000
 
 # Who calls whom (ARCHITECTURE.md "Services"): the only paths the network
@@ -41,7 +41,7 @@ CONTRACT_ENV = {
     "pregen": {"GENERATOR_TARGET", "VOTES_TARGET", "REDIS_URL", "POOL_TARGET_SIZE", "POOL_USES",
                "METRICS_PORT"},
     "web": {"WEB_BIND", "WEB_WORKERS", "GENERATOR_TARGET", "VOTES_TARGET", "REDIS_URL", "SECRET_KEY",
-            "SESSION_COOKIE_SECURE", "PUBLIC_URL"},
+            "SESSION_COOKIE_SECURE", "PUBLIC_URL", "METRICS_PORT"},
 }
 for _names in CONTRACT_ENV.values():
     _names |= {"LOG_LEVEL", "LOG_FORMAT"}

@@ -156,3 +156,14 @@ def test_envsubst_in_the_official_image_leaves_nginx_variables_alone():
     assert bare, "nginx variables expected"
     assert not bare & (cdn_env | image_env)
     assert all(name == name.lower() for name in bare)
+
+
+@pytest.mark.parametrize("path", ["/readyz", "/metrics", "/readyz?full=1", "/metrics/", "//readyz", "/%72eadyz",
+                                  "/Metrics"])
+def test_operations_paths_are_refused_and_never_forwarded(cdn, origin, path):
+    for _ in range(2):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get(f"{cdn.url}{path}")
+        refused.value.close()
+        assert refused.value.code == 404
+    assert not [p for p in origin.hits if "eadyz" in p.lower() or "metrics" in p.lower()], origin.hits

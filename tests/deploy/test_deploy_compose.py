@@ -59,11 +59,11 @@ def test_schema_check_catches_a_bad_file(compose):
 
 def test_topology_and_official_images(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "votes", "generator", "pregen", "web", "cdn"}
+    assert set(services) == {"postgres", "redis", "votes", "generator", "pregen", "web", "cdn", "prometheus"}
     assert services["postgres"]["image"].startswith("postgres:")
-    assert services["redis"]["image"].startswith("redis:")
+    assert services["redis"]["image"].startswith("valkey/valkey:9.")  # the key-value server, as make run
     assert services["cdn"]["image"].startswith("nginx:")
-    for name in ("postgres", "redis", "cdn"):
+    for name in ("postgres", "redis", "cdn", "prometheus"):
         tag = services[name]["image"].split(":", 1)[1]
         assert tag != "latest" and any(ch.isdigit() for ch in tag), f"{name} image not pinned"
     for name in SERVICES:
@@ -85,7 +85,8 @@ def test_every_service_has_a_healthcheck_and_starts_after_healthy_dependencies(c
 
 
 def test_stateful_services_keep_their_data_in_volumes(compose):
-    for name, path in (("postgres", "/var/lib/postgresql/data"), ("redis", "/data")):
+    # postgres 18 images: one volume at /var/lib/postgresql, data in 18/docker inside it
+    for name, path in (("postgres", "/var/lib/postgresql"), ("redis", "/data")):
         mounts = compose["services"][name]["volumes"]
         volume = next(m.split(":")[0] for m in mounts if m.split(":")[1] == path)
         assert volume in compose["volumes"]
@@ -110,8 +111,11 @@ def test_environment_agrees_with_the_ports_and_targets(compose):
         assert services[name]["healthcheck"]["test"][-1] == f"127.0.0.1:{port}"
         for client in ("web", "pregen"):
             assert env[client][f"{name.upper()}_TARGET"] == f"dns:///{name}:{port}"
-    for name in ("generator", "votes", "pregen"):
+    for name in ("generator", "votes", "pregen", "web"):
         assert env[name]["METRICS_PORT"] == str(METRICS_PORTS[name])
+        assert str(METRICS_PORTS[name]) in services[name]["expose"]
+        published = [str(p).split(":")[-1] for p in services[name].get("ports", [])]
+        assert str(METRICS_PORTS[name]) not in published, f"{name}: metrics published on the host"
     assert env["web"]["WEB_BIND"] == f"0.0.0.0:{WEB_PORT}"
     assert services["web"]["healthcheck"]["test"][-1] == f"http://127.0.0.1:{WEB_PORT}/healthz"
     assert env["pregen"]["REDIS_URL"] == env["web"]["REDIS_URL"] == "redis://redis:6379/0"

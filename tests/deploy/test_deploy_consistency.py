@@ -93,9 +93,9 @@ def test_ports_are_the_local_stacks():
         "generator": {"GENERATOR_LISTEN": ports.generator, "METRICS_PORT": ports.generator_metrics},
         "votes": {"VOTES_LISTEN": ports.votes, "METRICS_PORT": ports.votes_metrics},
         "pregen": {"METRICS_PORT": ports.pregen_metrics},
-        "web": {"WEB_BIND": ports.web},
+        "web": {"WEB_BIND": ports.web, "METRICS_PORT": ports.web_metrics},
     }
-    assert ports.web == METRICS_PORTS["web"]
+    assert ports.web_metrics == METRICS_PORTS["web"] != ports.web, "web's metrics are off the public port"
     for where, env in deployed_env().items():
         for service, settings in expected.items():
             for name, port in settings.items():

@@ -96,13 +96,22 @@ def test_entry_points_are_the_local_stacks(name, argv):
     assert argv == "[" + ", ".join(f'"{a}"' for a in ["python", *spec.argv[1:]]) + "]"
 
 
-def test_generator_runs_on_a_cuda_pytorch_base_and_web_never_has_torch():
-    generator_runtime = resolved_bases(DOCKERFILES["generator"])[-1]
-    assert generator_runtime.startswith("pytorch/pytorch:") and "cuda" in generator_runtime
+def locked(name: str) -> dict[str, str]:
+    text = (ROOT / "services" / name / "requirements.lock").read_text()
+    return dict(re.findall(r"^([A-Za-z0-9._-]+)==(\S+)", text, re.M))
+
+
+def test_generator_has_the_dev_torch_as_a_cuda_build_and_web_never_has_torch():
+    dev_torch = re.search(r"^torch==(\S+)", (ROOT / "requirements-dev.txt").read_text(), re.M).group(1)
+    generator = locked("generator")
+    assert generator["torch"] == dev_torch, "one torch version in dev and in the generator image"
+    assert any(n.startswith("nvidia-cuda-runtime") for n in generator), "the image's torch is a CUDA build"
+    assert all(b.startswith("python:3.11") for b in resolved_bases(DOCKERFILES["generator"]))
     for name in ("web", "votes", "pregen"):
         assert resolved_bases(DOCKERFILES[name])[-1].startswith("python:3.11")
         requirements = (ROOT / "services" / name / "requirements.txt").read_text()
         assert not re.search(r"^\s*torch\b", requirements, re.M), f"{name} requires torch"
+        assert "torch" not in locked(name), f"{name} image would install torch"
     for line in (ROOT / "services" / "common" / "requirements.txt").read_text().splitlines():
         assert not line.strip().startswith("torch")
 
@@ -120,3 +129,14 @@ def test_every_copied_path_exists(name):
             continue
         source = rest.split()[0]
         assert (ROOT / source).exists(), f"{name}: COPY {source}"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_image_installs_exactly_its_lock(name):
+    runs = [r for w, r in instructions(DOCKERFILES[name]) if w == "RUN" and "pip install" in r]
+    installs = [r for r in runs if "grpcio-tools==" not in r]  # the protos stage's build tool, pinned
+    assert installs, f"{name}: no dependency install"
+    for run in installs:
+        assert f"-r services/{name}/requirements.lock" in run and "--require-hashes" in run and "--no-deps" in run, run
+    copies = [r for w, r in instructions(DOCKERFILES[name]) if w == "COPY"]
+    assert not any("requirements.txt" in c for c in copies), f"{name}: installs from requirements, not the lock"

@@ -151,8 +151,8 @@ def test_web_probes_hit_health_paths_web_serves():
     # a dependency's outage must not take every web pod out of the Service
     assert paths == {"startupProbe": "/healthz", "readinessProbe": "/healthz", "livenessProbe": "/healthz"}
     routes = web_routes()
-    if routes is not None:  # web has landed: it must really serve them
-        assert {"/healthz", "/readyz", "/metrics"} <= routes
+    if routes is not None:  # web has landed: it must really serve them, and no /metrics on the site's port
+        assert {"/healthz", "/readyz"} <= routes and "/metrics" not in routes
 
 
 def test_pregen_probes_its_metrics_port():
@@ -242,8 +242,7 @@ def test_pods_with_metrics_carry_scrape_annotations_on_their_metrics_port():
         assert notes["prometheus.io/path"] == "/metrics"
         c = template["spec"]["containers"][0]
         assert container_port(c, port) == port
-        if name != "web":
-            assert int(resolve_env(docs, c)["METRICS_PORT"]) == port
+        assert int(resolve_env(docs, c)["METRICS_PORT"]) == port
 
 
 def test_autoscalers_and_disruption_budgets():
@@ -280,10 +279,16 @@ def test_dev_overlay_has_no_gpu():
 
 
 def test_postgres_is_a_statefulset_with_a_volume():
-    postgres = find(render("gpu"), "StatefulSet", "postgres")
+    docs = render("gpu")
+    postgres = find(docs, "StatefulSet", "postgres")
     claim = postgres["spec"]["volumeClaimTemplates"][0]
-    mounts = pod_spec(postgres)["containers"][0]["volumeMounts"]
-    assert any(m["name"] == claim["metadata"]["name"] for m in mounts)
+    container = pod_spec(postgres)["containers"][0]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"])
+    # postgres 18 images: the volume is /var/lib/postgresql, PGDATA a versioned folder in it
+    major = container["image"].split(":")[1].split(".")[0]
+    assert major == "18"
+    assert mount["mountPath"] == "/var/lib/postgresql"
+    assert resolve_env(docs, container)["PGDATA"] == f"/var/lib/postgresql/{major}/docker"
 
 
 def test_ingress_routes_to_the_web_service():
@@ -292,6 +297,28 @@ def test_ingress_routes_to_the_web_service():
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     service = find(docs, "Service", backend["name"])
     assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_operations_endpoints_are_off_the_public_edge():
+    docs = render("gpu")
+    web = find(docs, "Service", "web")
+    assert [p["port"] for p in web["spec"]["ports"]] == [WEB_PORT], "no Service routes the metrics port"
+    routed = {(p["backend"]["service"]["name"], p["backend"]["service"]["port"].get("name"))
+              for i in docs if i["kind"] == "Ingress" for r in i["spec"]["rules"] for p in r["http"]["paths"]}
+    assert routed == {("web", "http")}
+    refused = find(docs, "Ingress", "web-operations-refused")
+    assert refused["metadata"]["annotations"]["nginx.ingress.kubernetes.io/denylist-source-range"] == \
+        "0.0.0.0/0,::/0"
+    paths = {p["path"] for r in refused["spec"]["rules"] for p in r["http"]["paths"]}
+    assert paths == {"/readyz", "/metrics"}
+    hosts = {r["host"] for i in docs if i["kind"] == "Ingress" for r in i["spec"]["rules"]}
+    assert len(hosts) == 1, "the refusal must be on the public host"
+    # the ingress controller reaches only the site's port, Prometheus only the metrics port
+    policy = find(docs, "NetworkPolicy", "web")
+    by_namespace = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]:
+                    {p["port"] for p in rule["ports"]}
+                    for rule in policy["spec"]["ingress"] for peer in rule["from"] if "namespaceSelector" in peer}
+    assert by_namespace == {"ingress-nginx": {WEB_PORT}, "monitoring": {METRICS_PORTS["web"]}}
 
 
 # --- network policies: default deny, only the architecture's paths -----------

@@ -79,7 +79,7 @@ def site(tmp_path_factory):
     models = tmp_path_factory.mktemp("models")
     old_model, new_model = make_model(models / "old", "128"), make_model(models / "new", "96")
     ports = Ports(web=free_port(), generator=free_port(), votes=free_port(), generator_metrics=free_port(),
-                  votes_metrics=free_port(), pregen_metrics=free_port())
+                  votes_metrics=free_port(), pregen_metrics=free_port(), web_metrics=free_port())
     state = tmp_path_factory.mktemp("stack")
     stacks = {"current": Stack(state, ports, old_model, env=ENV, restart=False)}
     cdn = CdnProxy(tmp_path_factory.mktemp("cdn"), f"127.0.0.1:{ports.web}", release_ttl="1s")
@@ -95,7 +95,8 @@ def site(tmp_path_factory):
         stacks["current"].start()
         wait_ready(stacks["current"])
         cdn.start()
-        yield {"cdn": cdn.url, "origin": stacks["current"].url, "new_release": new_release}
+        yield {"cdn": cdn.url, "origin": stacks["current"].url, "new_release": new_release,
+               "metrics": f"http://127.0.0.1:{ports.web_metrics}/metrics"}
     finally:
         cdn.stop()
         stacks["current"].stop()
@@ -156,3 +157,27 @@ def test_cdn_in_front_of_the_stack(site):
         new_song = json.loads(body)
         assert new_song["model_release"] != song["model_release"]
         assert Client(cdn).get(f"/song/{song_id}")[1]["X-Cache-Status"] == "HIT"
+
+
+def test_operations_endpoints_never_answer_from_the_public_side(site):
+    cdn, origin = site["cdn"], site["origin"]
+    # the probes' and Prometheus' own ways in work...
+    assert Client(origin).get("/readyz")[0] == 200
+    status, _, body = Client(origin).get("/metrics")
+    assert status == 404, "metrics must not be on the site's port"
+    with urllib.request.urlopen(site["metrics"], timeout=10) as response:
+        assert b"web_http_requests_total" in response.read()
+    # ...the public side gets 404 from the CDN for every spelling, and nothing is cached
+    for path in ("/readyz", "/metrics", "/readyz?x=1", "/readyz/", "//readyz", "/%72eadyz", "/READYZ",
+                 "/metrics/", "/metrics?name[]=web_http_requests_total"):
+        for _ in range(2):
+            status, headers, body = Client(cdn).get(path)
+            assert status == 404, f"{path} answered {status} through the CDN"
+            assert b"checks" not in body and b"web_http" not in body, path
+            assert headers.get("X-Cache-Status") != "HIT", path
+    # and web itself refuses /readyz to anything a proxy forwarded (the Ingress's case)
+    request = urllib.request.Request(origin + "/readyz", headers={"X-Forwarded-For": "203.0.113.7"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    refused.value.close()
+    assert refused.value.code == 404

@@ -25,7 +25,7 @@ def stack(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "generator", "make-random-model", str(model_dir)],
                    env=base_env(), cwd=ROOT, check=True, timeout=120)
     ports = Ports(web=free_port(), generator=free_port(), votes=free_port(), generator_metrics=free_port(),
-                  votes_metrics=free_port(), pregen_metrics=free_port())
+                  votes_metrics=free_port(), pregen_metrics=free_port(), web_metrics=free_port())
     env = {
         # small and quick on a shared CPU: short songs, one worker each, cheap password hashing
         "GENERATOR_DEVICE": "cpu", "GENERATOR_WORKERS": "1", "GENERATOR_MAX_NEW_TOKENS": "64",

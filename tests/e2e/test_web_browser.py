@@ -26,7 +26,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(180)]
 def site(tmp_path_factory, redis_server):
     fakes = FakeBackends()
     fakes.generator.piece_delay_s = 0.0
-    ports = Ports(web=free_port(), generator=fakes.generator_server.port, votes=fakes.votes_server.port)
+    ports = Ports(web=free_port(), generator=fakes.generator_server.port, votes=fakes.votes_server.port,
+                  web_metrics=free_port())
     spec = next(s for s in service_specs(ports, "postgresql://unused",
                                          redis_server.url, Path("unused"), "e2e-secret") if s.name == "web")
     env = {**base_env(), **spec.env, "WEB_WORKERS": "2", "WEB_THREADS": "4", "LOG_LEVEL": "WARNING"}
@@ -35,7 +36,7 @@ def site(tmp_path_factory, redis_server):
     url = f"http://127.0.0.1:{ports.web}"
     try:
         wait_for_http(url + "/healthz", 60, process)
-        yield url, fakes
+        yield url, fakes, ports
     finally:
         process.terminate()
         process.wait(20)
@@ -43,7 +44,7 @@ def site(tmp_path_factory, redis_server):
 
 
 def test_journey_in_chromium(site, monkeypatch):
-    url, fakes = site
+    url, fakes, _ = site
     with browser() as chromium:
         context = chromium.new_context(viewport=DESKTOP)
         page = context.new_page()
@@ -142,11 +143,16 @@ def test_journey_in_chromium(site, monkeypatch):
 
 
 def test_metrics_sum_every_gunicorn_worker(site):
-    """prometheus-client multiprocess mode: one scrape covers both workers."""
-    url, _ = site
+    """prometheus-client multiprocess mode: one scrape of the master's metrics port
+    covers both workers; the public port has no /metrics."""
+    url, _, ports = site
     for _ in range(20):  # spread over both workers
         urllib.request.urlopen(url + "/privacy", timeout=5).read()
-    body = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url + "/metrics", timeout=5)
+    refused.value.close()
+    assert refused.value.code == 404
+    body = urllib.request.urlopen(f"http://127.0.0.1:{ports.web_metrics}/metrics", timeout=5).read().decode()
     line = next(line for line in body.splitlines()
                 if line.startswith('web_http_requests_total{endpoint="pages.privacy",method="GET",status="200"}'))
     assert float(line.split()[-1]) >= 20

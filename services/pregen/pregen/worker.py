@@ -68,8 +68,6 @@ class PregenMetrics:
         self.pool_target = Gauge("pregen_pool_target_size", "Target size of the pool", registry=registry)
         self.songs = Counter("pregen_songs_generated", "Songs received from the generator, by result",
                              ["result"], registry=registry)
-        self.songs_per_second = Gauge("pregen_songs_per_second", "Throughput of the last batch",
-                                      registry=registry)
         self.pooled = Counter("pregen_songs_pooled", "Ids added to the pool, by where they came from",
                               ["source"], registry=registry)
         self.errors = Counter("pregen_dependency_errors", "Failed calls, by dependency",
@@ -77,7 +75,7 @@ class PregenMetrics:
         self.backoff = Gauge("pregen_backoff_seconds", "Current back-off delay (0 when healthy)",
                              registry=registry)
         self.idle = Counter("pregen_idle_checks", "Steps that found the pool full", registry=registry)
-        self.batch_seconds = Histogram("pregen_batch_seconds", "Time of one GetSongs batch",
+        self.batch_seconds = Histogram("pregen_batch_duration_seconds", "Time of one GetSongs batch",
                                        buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
                                        registry=registry)
         self.top_songs = Gauge("pregen_top_songs", "Top-voted songs mirrored for the pick",
@@ -267,9 +265,7 @@ class Worker:
                 self._stream = None
             self._store(pending)
         elapsed = time.perf_counter() - started
-        self.metrics.batch_seconds.observe(elapsed)
-        if elapsed > 0:
-            self.metrics.songs_per_second.set(received / elapsed)
+        self.metrics.batch_seconds.observe(elapsed)  # songs/s: rate(pregen_songs_generated_total)
 
     def _store(self, songs) -> None:
         if not songs:

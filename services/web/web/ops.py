@@ -1,10 +1,17 @@
-"""Probes and metrics for the orchestrator and Prometheus."""
+"""Probes for the orchestrator.
+
+Prometheus' /metrics is not here: the gunicorn master serves it on METRICS_PORT,
+a port the Ingress and the CDN never route (web/gunicorn_conf.py).
+"""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import abort, Blueprint, jsonify, request
 
-from web import metrics
 from web.util import ext, private
+
+# Headers every reverse proxy in front of web adds (ingress-nginx, the CDN
+# stand-in, commercial CDNs): a request carrying one came from the public side.
+_PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
 bp = Blueprint("ops", __name__)
 
@@ -29,6 +36,12 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
+    # For probes only (the kubelet, compose, the supervisor), which call the pod
+    # directly. The edge refuses it too (deploy/nginx, deploy/k8s/base/ingress.yaml);
+    # this is the origin's own guard: what its dependencies are doing is not the
+    # public's business, and each call costs three round trips.
+    if any(name in request.headers for name in _PROXY_HEADERS):
+        abort(404)
     clients = ext("clients")
     checks = {"generator": clients.serving("generator"), "votes": clients.serving("votes")}
     try:
@@ -39,9 +52,3 @@ def readyz():
     response = jsonify(ready=ready, checks=checks)
     response.status_code = 200 if ready else 503
     return private(response)
-
-
-@bp.get("/metrics")
-def metrics_view():
-    body, content_type = metrics.render()
-    return private(Response(body, content_type=content_type))

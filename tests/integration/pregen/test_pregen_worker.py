@@ -15,7 +15,7 @@ from billionsongs.common.pool import SongPool, TopSongs, pool_key
 from billionsongs.common.songcache import CachedSong, SongCache
 from pregen_fakes import (FakeGenerator, FakeVotes, is_failed, start_generator, start_votes,
                       wait_until)
-from devstack.servers import RedisServer, free_port
+from devstack.servers import ValkeyServer, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -140,7 +140,7 @@ def test_generator_restart_mid_run_keeps_the_worker_going(redis_url, workers):
 
 def test_refills_after_a_flush_and_a_redis_restart(fake_generator, workers):
     fake, target = fake_generator
-    server = RedisServer()
+    server = ValkeyServer()
     server.start()
     try:
         w = workers(server.url, target, pool_target_size=24)

@@ -31,10 +31,21 @@ def test_readyz(client, fakes):
         fakes.generator_server.set_serving(True)
 
 
-def test_metrics(client):
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-IP"])
+def test_readyz_refuses_requests_from_the_public_side(client, header):
+    # Probes call the pod directly; anything through a proxy (Ingress, CDN) is public.
+    value = "for=203.0.113.9" if header == "Forwarded" else "203.0.113.9"
+    assert client.get("/readyz", headers={header: value}).status_code == 404
+    assert client.get("/readyz").status_code == 200
+
+
+def test_metrics_are_not_on_the_public_port(client):
     client.get("/song/1")
-    body = client.get("/metrics").get_data(as_text=True)
+    assert client.get("/metrics").status_code == 404  # the gunicorn master serves them on METRICS_PORT
+    from web import metrics
+    body = metrics.render()[0].decode()
     assert 'web_http_requests_total{endpoint="songs.song",method="GET",status="200"}' in body
+    assert 'web_http_request_duration_seconds_count{endpoint="songs.song"}' in body
     assert "web_song_source_total" in body
 
 
