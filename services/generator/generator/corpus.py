@@ -159,6 +159,7 @@ def make_chunks(token_lists: list[list[int]], order: list[int], eos_id: int, siz
         stream += token_lists[i]
     n = (len(stream) - 1) // size
     if n == 0:
-        raise CorpusError(f"corpus too small: {len(stream)} tokens, not enough for one chunk of {size}")
+        raise CorpusError(f"the training songs make {len(stream)} tokens, fewer than one chunk of "
+                          f"--context {size} needs ({size + 1}): add songs or lower --context")
     t = torch.tensor(stream[: n * size + 1], dtype=torch.long)
     return t.unfold(0, size + 1, size)  # (n, size+1)

@@ -30,6 +30,8 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, GPT2Config, GPT2LMHeadModel
 
+from billionsongs.common.cli import Parser, fail, float_above, int_at_least
+
 from .bpe import add_song_tokens, train_bpe
 from .corpus import (CorpusError, epoch_order, find_csv_files, group_weights, make_chunks, read_corpus,
                      split_validation, training_text)
@@ -40,7 +42,7 @@ BASE = "base"  # run-dir subfolder: the tokenizer and model config the run start
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m generator.train", description=__doc__,
+    p = Parser(prog="python -m generator.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", nargs="+", help="CSV files or folders holding them")
     p.add_argument("-i", "--include", default="*.csv", help="file name pattern inside folders")
@@ -48,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--title-column", default=None, help="the title column (no titles without it)")
     p.add_argument("--weight-column", default=None,
                    help="group column (e.g. book): each group's share of the stream ~ size**--weight-power")
-    p.add_argument("--weight-power", type=float, default=0.5,
+    p.add_argument("--weight-power", type=float_at_least(0.0), default=0.5,
                    help="1 keeps rows as they come, 0 gives every group an equal share")
     p.add_argument("--out", default="models/trained", help="save_pretrained directory written at the end")
     p.add_argument("--run-dir", default=None, help="checkpoints and base tokenizer (default: OUT.run)")
@@ -56,42 +58,100 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="latest: resume the run's checkpoint if any; fresh: start over; or a checkpoint path")
     p.add_argument("--from", dest="base_model", default=None,
                    help="fine-tune this save_pretrained GPT-2 or Llama directory")
-    p.add_argument("--lora-rank", type=int, default=0,
+    p.add_argument("--lora-rank", type=int_at_least(0), default=0,
                    help="with --from: train a LoRA adapter of this rank on every linear layer (peft) "
                         "instead of every weight; the format's markers are then plain text (no new tokens)")
-    p.add_argument("--lora-alpha", type=float, default=0, help="LoRA scale numerator (default: 2 x rank)")
-    p.add_argument("--lora-dropout", type=float, default=0.05)
+    p.add_argument("--lora-alpha", type=float_at_least(0.0), default=0, help="LoRA scale numerator (default: 2 x rank)")
+    p.add_argument("--lora-dropout", type=fraction, default=0.05)
     # Model size (from scratch only).
-    p.add_argument("--vocab-size", type=int, default=4096)
-    p.add_argument("--n-layer", type=int, default=4)
-    p.add_argument("--n-embd", type=int, default=256)
-    p.add_argument("--n-head", type=int, default=4)
-    p.add_argument("--n-positions", type=int, default=1025,
+    p.add_argument("--vocab-size", type=int_at_least(300), default=4096)
+    p.add_argument("--n-layer", type=int_at_least(1), default=4)
+    p.add_argument("--n-embd", type=int_at_least(1), default=256)
+    p.add_argument("--n-head", type=int_at_least(1), default=4)
+    p.add_argument("--n-positions", type=int_at_least(2), default=1025,
                    help="position table; 1 prompt token + 1024 new tokens must fit")
-    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--dropout", type=fraction, default=0.1)
     # Data and optimisation.
-    p.add_argument("--context", type=int, default=256, help="tokens per training chunk")
-    p.add_argument("--val-fraction", type=float, default=0.05, help="share of songs held out")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--min-lr", type=float, default=1e-4, help="cosine decay ends here")
-    p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--stop-at", type=int, default=0,
+    p.add_argument("--context", type=int_at_least(1), default=256, help="tokens per training chunk")
+    p.add_argument("--val-fraction", type=fraction, default=0.05, help="share of songs held out")
+    p.add_argument("--batch-size", type=int_at_least(1), default=16)
+    p.add_argument("--grad-accum", type=int_at_least(1), default=1)
+    p.add_argument("--lr", type=float_above(0.0), default=1e-3)
+    p.add_argument("--min-lr", type=float_at_least(0.0), default=1e-4, help="cosine decay ends here")
+    p.add_argument("--weight-decay", type=float_at_least(0.0), default=0.1)
+    p.add_argument("--steps", type=int_at_least(1), default=1000)
+    p.add_argument("--warmup", type=int_at_least(0), default=100)
+    p.add_argument("--stop-at", type=int_at_least(0), default=0,
                    help="stop at this step with a checkpoint, to continue later (--checkpoint latest)")
-    p.add_argument("--save-every", type=int, default=200)
-    p.add_argument("--eval-every", type=int, default=200)
-    p.add_argument("--eval-batches", type=int, default=20)
-    p.add_argument("--sample-every", type=int, default=0, help="print sample songs every N steps (0: never)")
-    p.add_argument("--top-k", type=int, default=40, help="sampling the model is served with (generation_config)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature it is served with")
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--save-every", type=int_at_least(1), default=200)
+    p.add_argument("--eval-every", type=int_at_least(1), default=200)
+    p.add_argument("--eval-batches", type=int_at_least(1), default=20)
+    p.add_argument("--sample-every", type=int_at_least(0), default=0, help="print sample songs every N steps (0: never)")
+    p.add_argument("--top-k", type=int_at_least(1), default=40, help="sampling the model is served with (generation_config)")
+    p.add_argument("--temperature", type=float_above(0.0), default=1.0, help="sampling temperature it is served with")
+    p.add_argument("--max-new-tokens", type=int_at_least(1), default=1024,
+                   help="the longest song it is served with, in tokens (a longer one fails)")
+    p.add_argument("--no-repeat-ngram-size", type=int_at_least(0), default=0,
+                   help="no n-gram of this many tokens twice in a song, as it is served (0: off)")
+    p.add_argument("--seed", type=int_at_least(0), default=1337)
+    p.add_argument("--threads", type=int_at_least(0), default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    problem = argument_problem(a)
+    if problem:
+        p.error(problem)
+    return a
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number from 0 up to (not including) 1."""
+    value = float_at_least(0.0)(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to below 1")
+    return value
+
+
+def float_at_least(minimum: float):
+    """argparse type: a finite number of at least ``minimum``."""
+    above = float_above(float("-inf"))
+
+    def parse(text: str) -> float:
+        value = above(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of at least {minimum}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def model_positions(a: argparse.Namespace) -> int:
+    """Positions of the model the run trains: --n-positions, or --from's config.json."""
+    if not a.base_model:
+        return a.n_positions
+    config_path = Path(a.base_model) / "config.json"
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: --from {a.base_model}: not a save_pretrained model directory ({e})") from None
+    return config.get("n_positions") or config.get("max_position_embeddings") or 0
+
+
+def argument_problem(a: argparse.Namespace) -> str | None:
+    """What is wrong with a combination of arguments, checked before any work; None if nothing."""
+    if a.lora_rank and not a.base_model:
+        return "argument --lora-rank: needs --from (a LoRA adapter rests on a base model)"
+    if not a.base_model and a.n_embd % a.n_head:
+        return f"argument --n-head: {a.n_head} does not divide --n-embd {a.n_embd}"
+    if a.min_lr > a.lr:
+        return f"argument --min-lr: {a.min_lr} is above --lr {a.lr}"
+    if a.stop_at > a.steps:
+        return f"argument --stop-at: {a.stop_at} is past --steps {a.steps}"
+    positions = model_positions(a)
+    if a.context > positions:
+        where = f"--from {a.base_model}" if a.base_model else "--n-positions"
+        return f"argument --context: {a.context} tokens do not fit the {positions} positions of {where}"
+    return None
 
 
 def lr_at(step: int, a: argparse.Namespace) -> float:
@@ -158,12 +218,14 @@ def encode_song(tokenizer, song) -> list[int]:
             + text(song.lyrics.strip()) + eot)
 
 
-def generation_config(tokenizer, top_k: int = 40, temperature: float = 1.0) -> GenerationConfig:
+def generation_config(tokenizer, top_k: int = 40, temperature: float = 1.0,
+                      no_repeat_ngram_size: int = 0, max_new_tokens: int = 1024) -> GenerationConfig:
     """The sampling the generator serves this model with (unless its environment
     says otherwise); the original's were top-k 40, temperature 1, 1024 new tokens."""
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
-    return GenerationConfig(do_sample=True, top_k=top_k, temperature=temperature, max_new_tokens=1024,
-                            bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+    return GenerationConfig(do_sample=True, top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
+                            no_repeat_ngram_size=no_repeat_ngram_size, bos_token_id=eos, eos_token_id=eos,
+                            pad_token_id=eos)
 
 
 def corpus_fingerprint(data: list[str], include: str) -> list[dict]:
@@ -300,9 +362,13 @@ def train(a: argparse.Namespace) -> dict:
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
     train_ids = [encode_song(tokenizer, s) for s in train_songs]
     val_ids = [encode_song(tokenizer, s) for s in val_songs]
-    val_chunks = make_chunks(val_ids, list(range(len(val_ids))), eos, a.context) if val_ids else None
+    # A held-out set shorter than one chunk is one shorter chunk (a small corpus still trains).
+    val_tokens = 1 + sum(map(len, val_ids))
+    val_chunks = (make_chunks(val_ids, list(range(len(val_ids))), eos, min(a.context, val_tokens - 1))
+                  if val_ids else None)
 
-    model.generation_config = generation_config(tokenizer, a.top_k, a.temperature)
+    model.generation_config = generation_config(tokenizer, a.top_k, a.temperature, a.no_repeat_ngram_size,
+                                                a.max_new_tokens)
     model.to(a.device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]  # the adapter alone under LoRA
     decay = [p for p in trainable if p.dim() >= 2]  # matrices; not biases and LayerNorms
@@ -404,7 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         train(a)
     except CorpusError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise fail("python -m generator.train", str(e)) from None
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from generator.corpus import (CorpusError, Song, epoch_order, group_weights, make_chunks, read_corpus,
+from generator.corpus import (CorpusError, Song, epoch_order, group_weights, make_chunks, read_corpus, read_csv,
                               split_validation, training_text)
 from generator.songformat import END_OF_TEXT, parse_song
 
@@ -106,7 +106,7 @@ def test_chunks_bundle_songs_in_order_and_overlap_by_one():
     assert chunks.shape == (2, 5)
     assert chunks[0].tolist() == stream[0:5]
     assert chunks[1].tolist() == stream[4:9]  # last target of row 0 is first input of row 1
-    with pytest.raises(CorpusError, match="too small"):
+    with pytest.raises(CorpusError, match="fewer than one chunk"):
         make_chunks(songs, [2], eos_id=0, size=4)
 
 
@@ -117,3 +117,34 @@ def test_validation_split_holds_out_whole_songs_deterministically():
     assert set(s.title for s in train).isdisjoint(s.title for s in val)
     assert split_validation(songs, 0.1, seed=5) == (train, val)
     assert split_validation(songs, 0.0, seed=5) == (songs, [])
+
+
+@pytest.mark.parametrize("sep", ["\u0085", "\u2028", "\u2029", "\x0c", "\x0b", "\x1e", "\x1c"])
+def test_unquoted_fields_keep_text_after_unicode_line_separators(tmp_path, sep):
+    path = tmp_path / "s.csv"
+    path.write_text(f"title,lyrics\nOne,first half{sep}second half\nTwo,plain\n", encoding="utf-8", newline="")
+    songs = read_csv(path, "lyrics", "title")
+    assert [(s.title, s.lyrics) for s in songs] == [("One", f"first half{sep}second half"), ("Two", "plain")]
+    assert [s.source for s in songs] == [f"{path}:2", f"{path}:3"]
+
+
+def test_errors_name_the_line_a_record_starts_on(tmp_path):
+    path = tmp_path / "s.csv"
+    # A field past the csv module's limit (often an unbalanced quote swallowing
+    # the file): the error names the line where that record starts.
+    big = "x" * 150_000
+    path.write_text(f'title,lyrics\nA,"one\ntwo"\nB,b\nC,"{big}"\n', encoding="utf-8", newline="")
+    with pytest.raises(CorpusError, match=r"s\.csv: line 5: bad CSV: field larger"):
+        read_csv(path, "lyrics", "title")
+    path.write_text('title,lyrics\nA,"one\ntwo"\nB,b\nD,"bad"quote\n', encoding="utf-8", newline="")
+    with pytest.raises(CorpusError, match=r"s\.csv: line 5: bad CSV"):
+        read_csv(path, "lyrics", "title")
+
+
+def test_rows_spelling_the_song_format_markers_are_refused_with_file_and_line(tmp_path, capsys):
+    path = tmp_path / "s.csv"
+    path.write_text("title,lyrics\nGood,la la\nBad,la <|title|> la\nWorse<|lyrics|>,x\n", encoding="utf-8")
+    songs = read_csv(path, "lyrics", "title")
+    assert [s.title for s in songs] == ["Good"]
+    err = capsys.readouterr().err
+    assert f"{path}: line 3: row refused" in err and f"{path}: line 4: row refused" in err

@@ -199,7 +199,9 @@ def test_fine_tune_from_a_gpt2_without_song_tokens(corpus, tmp_path):
 def test_cli_stops_with_a_clear_message_for_a_bad_corpus(corpus, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([str(corpus), "--column", "Lyrics", "--out", str(tmp_path / "x"), *TINY])
-    assert "songs.csv" in str(e.value.code) and "'Lyrics'" in str(e.value.code)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "songs.csv" in err and "'Lyrics'" in err
 
 
 def test_trained_model_round_trips_through_the_generator_engine(trained):
@@ -217,3 +219,61 @@ def test_trained_model_round_trips_through_the_generator_engine(trained):
         song = assemble(tokenizer, song_id, done.tokens, done.failed, gen.max_new_tokens)
         assert not song.failed
         assert (song.title, song.lyrics) in SONGS
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--batch-size", "0"], "--batch-size"), (["--steps", "-3"], "--steps"), (["--lr", "nan"], "--lr"),
+    (["--val-fraction", "1"], "--val-fraction"), (["--dropout", "1.5"], "--dropout"),
+    (["--lora-rank", "4"], "--lora-rank"), (["--n-head", "3"], "--n-head"), (["--warmup", "-1"], "--warmup"),
+    (["--context", "64", "--n-positions", "32"], "--context"), (["--min-lr", "1"], "--min-lr"),
+    (["--top-k", "²"], "--top-k"),
+])
+def test_every_bad_argument_stops_before_work_with_one_line(corpus, tmp_path, args, named):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(root / "services" / n) for n in ("common", "generator"))}
+    out = tmp_path / "m"
+    proc = subprocess.run([sys.executable, "-m", "generator.train", str(corpus), *TINY, "--out", str(out), *args],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0] and "Traceback" not in proc.stderr
+    assert not out.exists() and not (tmp_path / "m.run").exists()  # nothing was started
+
+
+def test_a_small_corpus_trains_with_a_held_out_part_shorter_than_a_chunk(tmp_path):
+    """40 short songs at the default context: the held-out songs make fewer
+    tokens than one chunk (the issue's 'corpus too small: 153 tokens')."""
+    path = tmp_path / "small.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["title", "lyrics"])
+        for i in range(40):
+            w.writerow([f"Song {i}", f"la la {i}\nhey ho"])
+    tiny = [a for a in TINY]
+    tiny[tiny.index("--context") + 1] = "256"
+    tiny[tiny.index("--n-positions") + 1] = "300"
+    report = train(parse_args([str(path), "--title-column", "title", *tiny, "--steps", "2", "--warmup", "1",
+                               "--eval-every", "1", "--out", str(tmp_path / "m")]))
+    assert report["validation_loss"] is not None and report["validation_songs"] == 8
+    report = train(parse_args([str(path), "--title-column", "title", *tiny, "--steps", "2", "--warmup", "1",
+                               "--val-fraction", "0", "--checkpoint", "fresh", "--out", str(tmp_path / "n")]))
+    assert report["validation_loss"] is None and report["validation_songs"] == 0
+    assert (tmp_path / "n" / "model.safetensors").exists()
+
+
+def test_control_token_text_in_lyrics_stays_text(corpus, tmp_path):
+    """Text from a CSV never becomes a control token: encode_song keeps
+    <|endoftext|> spelled inside a lyric as ordinary tokens."""
+    from generator.corpus import Song
+    from generator.train import encode_song
+    tokenizer = AutoTokenizer.from_pretrained(train(parse_args([str(corpus), "--title-column", "title", *TINY,
+                                                                "--steps", "1", "--warmup", "0",
+                                                                "--out", str(tmp_path / "m")])) and tmp_path / "m")
+    eot = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+    ids = encode_song(tokenizer, Song("T", "half <|endoftext|> half <|im_start|>", "", "x:2"))
+    assert ids.count(eot) == 1 and ids[-1] == eot  # only the song's own end
+    assert END_OF_TEXT in tokenizer.decode(ids[:-1])
