@@ -1,6 +1,7 @@
 """Bounded load against the whole stack on 127.0.0.1, for a fixed time per phase.
 
     .venv/bin/python -m bench.load [--seconds 10] [--connections 8] [--out bench/results/load.json]
+    .venv/bin/python bench/load.py --smoke   # 1 s phases, 2 connections, results thrown away (make test)
 
 Starts the stack as `make run` does (devstack.launcher.Stack, free ports, a tiny
 random model unless --model-dir), plus a minimal Flask page under the web
@@ -26,6 +27,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python bench/load.py`: the repository root, not bench/, on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.traffic import ALLOWED, Account, Ledger, Recorder, cached_reader, get, percentile, random_visitor, \
     session, votable_songs, voter
@@ -61,7 +65,7 @@ def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> dict:
 def minimal_site(ports: Ports, env: dict) -> tuple[subprocess.Popen, str]:
     """The minimal page under the exact gunicorn command and settings of web."""
     port = free_port()
-    spec = next(s for s in service_specs(ports, Path("."), "", "", Path("."), "x") if s.name == "web")
+    spec = next(s for s in service_specs(ports, "", "", Path("."), "x") if s.name == "web")
     argv = spec.argv[:-1] + ["bench.minimal_app:create_app()"]
     process = subprocess.Popen(argv, env={**base_env(), **env, "WEB_BIND": f"127.0.0.1:{port}"}, cwd=ROOT,
                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -122,8 +126,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=at_least(1), default=10, help="length of each phase (default 10)")
     parser.add_argument("--connections", type=at_least(1), default=8, help="wrk connections (default 8)")
     parser.add_argument("--model-dir", type=Path, help="a model directory (default: a tiny random GPT-2)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
+    parser.add_argument("--out", type=Path, default=None, help="JSON results (default bench/results/load.json)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a check that the bench still runs: 1 s phases, 2 connections, 3 songs; "
+                             "results go to a temporary directory unless --out")
     args = parser.parse_args(argv)
+    smoke_dir = None
+    if args.smoke:
+        args.seconds, args.connections = 1, 2
+        if args.out is None:
+            smoke_dir = tempfile.TemporaryDirectory(prefix="billionsongs-load-smoke-")
+            args.out = Path(smoke_dir.name) / "load.json"
+    elif args.out is None:
+        args.out = ROOT / "bench" / "results" / "load.json"
+    try:
+        return run(args)
+    finally:
+        if smoke_dir is not None:
+            smoke_dir.cleanup()
+
+
+def run(args) -> int:
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
 
@@ -147,11 +170,12 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline:
                 sys.exit("the stack did not become ready")
             time.sleep(0.2)
-        songs = votable_songs(stack.url, 20)
+        songs = votable_songs(stack.url, 3 if args.smoke else 20)
         get(s, f"{stack.url}/song/{songs[0]}")  # the page itself cached too
         minimal, minimal_url = minimal_site(ports, STACK_ENV)
-        song_page = wrk(f"{stack.url}/song/{songs[0]}", args.seconds, args.connections)
-        flask_page = wrk(minimal_url, args.seconds, args.connections)
+        threads = min(2, args.connections)
+        song_page = wrk(f"{stack.url}/song/{songs[0]}", args.seconds, args.connections, threads)
+        flask_page = wrk(minimal_url, args.seconds, args.connections, threads)
         mix = mixed(stack.url, args.seconds, songs)
     finally:
         if minimal:
@@ -163,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    web = next(s for s in service_specs(ports, Path("."), "", "", Path("."), "x") if s.name == "web")
+    web = next(s for s in service_specs(ports, "", "", Path("."), "x") if s.name == "web")
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()},

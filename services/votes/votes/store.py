@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -76,6 +77,23 @@ class VoteRow:
     voted_at_us: int
 
 
+# When each pooled connection last finished an operation without an error.
+_LAST_GOOD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# A connection that worked this recently is handed out without the check's round
+# trip; if the database went away meanwhile, the operation fails on it before
+# anything committed (or, for a single idempotent statement, is safe to repeat),
+# the pool drops it and the retry loop takes another.
+FRESH_S = 1.0
+
+
+def _check_unless_fresh(conn: psycopg.Connection) -> None:
+    last = _LAST_GOOD.get(conn)
+    if (last is not None and time.monotonic() - last < FRESH_S and not conn.closed
+            and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE):
+        return
+    ConnectionPool.check_connection(conn)
+
+
 class Store:
     def __init__(self, pool: ConnectionPool, *, default_wait: float = 10.0):
         self.pool = pool
@@ -88,8 +106,10 @@ class Store:
             conninfo, min_size=size, max_size=size, open=False, name="votes",
             # A connection broken by a database restart is found and replaced
             # when it is taken from the pool, not when a query fails on it.
-            check=ConnectionPool.check_connection,
-            kwargs={"connect_timeout": 5, "application_name": "votes"},
+            check=_check_unless_fresh,
+            # Autocommit: a one-statement operation (a vote) is one round trip;
+            # the others open their transaction explicitly (conn.transaction()).
+            kwargs={"connect_timeout": 5, "application_name": "votes", "autocommit": True},
             # Keep trying to reconnect through a long outage.
             reconnect_timeout=3600)
         pool.open(wait=True, timeout=open_timeout)
@@ -101,16 +121,25 @@ class Store:
     # -- the retry loop -------------------------------------------------------
 
     def _transact(self, work: Callable[[psycopg.Connection], T], *, idempotent: bool,
-                  deadline: float | None) -> T:
+                  deadline: float | None, single_statement: bool = False) -> T:
+        """Run ``work`` as one transaction, retried as the module doc says.
+        ``single_statement``: ``work`` sends exactly one statement, which the
+        autocommit connection runs as its own transaction (no BEGIN and COMMIT
+        round trips); its commit may happen any time it runs."""
         deadline = time.monotonic() + self.default_wait if deadline is None else deadline
         backoff = 0.02
         while True:
             committing = False
             try:
                 with self.pool.connection(timeout=max(0.01, deadline - time.monotonic())) as conn:
-                    with conn.transaction():
-                        result = work(conn)
+                    if single_statement:
                         committing = True
+                        result = work(conn)
+                    else:
+                        with conn.transaction():
+                            result = work(conn)
+                            committing = True
+                    _LAST_GOOD[conn] = time.monotonic()
                     return result
             except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
                 # Rolled back by the server: always safe to run again.
@@ -205,52 +234,21 @@ class Store:
     def cast_vote(self, user_id: int, release: str, song_key: int, vote: int, title: str, lyrics: str,
                   *, deadline: float | None = None) -> tuple[Counts, bool]:
         """Set the user's vote (+1, -1, 0 to withdraw); return the song's counts
-        and whether anything changed."""
-        def lock_song(conn):
-            return conn.execute(
-                "SELECT up, down FROM songs WHERE model_release = %s AND song_key = %s FOR UPDATE",
-                (release, song_key)).fetchone()
-
+        and whether anything changed. One statement, one round trip: the
+        function cast_vote (migration 0003) is the whole transaction."""
         def work(conn):
-            # KEY SHARE keeps the account from being deleted until we commit;
-            # taking it first keeps the lock order of delete_account.
-            self._require_user(conn, user_id, "FOR KEY SHARE")
-            song = lock_song(conn)
-            if song is None:
-                if vote == 0:
-                    return Counts(0, 0, 0), False
-                if not title:
-                    raise InvalidArgument("title is required with the first vote on a song "
-                                          "(it is stored durably)")
-                conn.execute(
-                    "INSERT INTO songs (model_release, song_key, title, lyrics) VALUES (%s, %s, %s, %s)"
-                    " ON CONFLICT DO NOTHING", (release, song_key, title, lyrics))
-                song = lock_song(conn)
-            up, down = song
-            row = conn.execute(
-                "SELECT vote FROM votes WHERE user_id = %s AND model_release = %s AND song_key = %s",
-                (user_id, release, song_key)).fetchone()
-            old = 0 if row is None else row[0]
-            if old == vote:
-                return Counts(up, down, vote), False
-            if vote == 0:
-                conn.execute("DELETE FROM votes WHERE user_id = %s AND model_release = %s AND song_key = %s",
-                             (user_id, release, song_key))
-            elif old == 0:
-                conn.execute("INSERT INTO votes (user_id, model_release, song_key, vote) VALUES (%s, %s, %s, %s)",
-                             (user_id, release, song_key, vote))
-            else:
-                conn.execute("UPDATE votes SET vote = %s, voted_at = now()"
-                             " WHERE user_id = %s AND model_release = %s AND song_key = %s",
-                             (vote, user_id, release, song_key))
-            up += (vote == 1) - (old == 1)
-            down += (vote == -1) - (old == -1)
-            conn.execute("UPDATE songs SET up = %s, down = %s WHERE model_release = %s AND song_key = %s",
-                         (up, down, release, song_key))
-            return Counts(up, down, vote), True
+            try:
+                up, down, mine, changed = conn.execute(
+                    "SELECT * FROM cast_vote(%s, %s, %s, %s, %s, %s)",
+                    (user_id, release, song_key, vote, title, lyrics)).fetchone()
+            except pg_errors.NoDataFound as error:
+                raise NotFound(error.diag.message_primary or f"no account with user_id {user_id}") from None
+            except pg_errors.InvalidParameterValue as error:
+                raise InvalidArgument(error.diag.message_primary or "invalid vote") from None
+            return Counts(up, down, mine), changed
         # Setting a vote to a value is idempotent, so a retry after a lost
         # COMMIT is safe (it finds the vote already there).
-        return self._transact(work, idempotent=True, deadline=deadline)
+        return self._transact(work, idempotent=True, deadline=deadline, single_statement=True)
 
     def song_votes(self, release: str, song_key: int, user_id: int | None, *,
                    deadline: float | None = None) -> Counts:

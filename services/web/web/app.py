@@ -21,6 +21,7 @@ from billionsongs.common.logs import log_fields, new_request_id, request_id_var
 from web import metrics
 from web.clients import Clients
 from web.config import WebSettings
+from web.pagecache import PageCache
 from web.songstore import ReleaseTracker, SongStore
 
 log = logging.getLogger("web.access")
@@ -76,9 +77,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.config.update(test_config)
     app.session_interface = PublicAwareSessionInterface()
-    if settings.proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
-                                x_host=settings.proxy_hops)
 
     clients = app.config.get("CLIENTS") or Clients(settings.generator_target, settings.votes_target,
                                                    settings.generation_timeout_s)
@@ -94,6 +92,12 @@ def create_app(test_config: dict | None = None) -> Flask:
                            wait_s=settings.generation_timeout_s + 10, on_other_release=release.expire),
         "site_version": _site_version(Path(app.root_path)),
     }
+    # Finished song pages straight from memory (web/pagecache.py), behind ProxyFix so
+    # both key and render by the same root URL.
+    app.extensions["billionsongs"]["pages"] = app.wsgi_app = PageCache(app.wsgi_app, release.current)
+    if settings.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
+                                x_host=settings.proxy_hops)
 
     CSRFProtect(app)
     _install_request_hooks(app)

@@ -16,7 +16,7 @@ from werkzeug.http import is_resource_modified
 
 from billionsongs.common.ids import parse_song_id
 from billionsongs.common.songcache import CachedSong
-from web import metrics
+from web import metrics, pagecache
 from web.clients import ServiceError, Song, Unavailable
 from web.errors import NoSuchSong
 from web.songstore import Piece
@@ -43,13 +43,18 @@ def excerpt(lyrics: str, lines: int = 3, chars: int = 200) -> str:
     return text if len(text) <= chars else text[:chars - 1].rstrip() + "…"
 
 
-def render_song(song: CachedSong) -> Response:
+def render_song(song: CachedSong, asked_release: str = "") -> Response:
+    """The finished page. When the song is of ``asked_release`` (the release this
+    request keys by), the page may be kept in memory and served without Flask
+    (web/pagecache.py): it is the same for every visitor of this root URL."""
     html = render_template("songs/song.html", song=song, song_id=str(song.song_id),
                            description=excerpt(song.lyrics))
     response = make_response(html)
     settings = ext("settings")
     public(response, settings.song_max_age, settings.song_s_maxage)
     response.set_etag(song_etag(song.model_release, song.song_id))
+    if song.model_release == asked_release:
+        pagecache.mark(request.environ, asked_release, song.song_id)
     return response
 
 
@@ -83,7 +88,7 @@ def song(id_text: str):
     found, source = ext("songs").lookup(release, song_id)
     if found is not None:
         metrics.SONG_SOURCE.labels(source).inc()
-        return failed_song(song_id) if found.failed else render_song(found)
+        return failed_song(song_id) if found.failed else render_song(found, release)
     return generate_page(release, song_id)
 
 
@@ -95,7 +100,7 @@ def generate_page(release: str, song_id: int):
     for event in events:  # Unavailable before anything arrived -> the 503 page
         if isinstance(event, CachedSong):
             metrics.SONG_SOURCE.labels("generated").inc()
-            return failed_song(song_id) if event.failed else render_song(event)
+            return failed_song(song_id) if event.failed else render_song(event, release)
         pieces.append(event)
         if time.monotonic() >= deadline:
             break
