@@ -19,7 +19,7 @@ venv: $(STAMP)
 system-deps:
 	bash tools/install-system-deps.sh
 
-run: venv
+run: venv base-model
 	$(BIN)/python -m devstack
 
 test: venv system-deps

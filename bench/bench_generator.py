@@ -31,7 +31,21 @@ CONFIGS = {
     "tiny": dict(n_layer=2, n_head=4, n_embd=128, end_bias=-20.0),
     "small": dict(n_layer=4, n_head=4, n_embd=256, end_bias=-20.0),
     "gpt2-124m": dict(n_layer=12, n_head=12, n_embd=768, model_vocab_size=50257, end_bias=-20.0),
+    # The bundled model's base (SmolLM2-135M: Llama, 30 layers, 576 wide, 9 heads,
+    # 3 key/value heads, 49,152 tokens); untied here only so end_bias can act.
+    "smollm2-135m": dict(family="llama", n_layer=30, n_head=9, n_kv_head=3, hidden=576, intermediate=1536,
+                         model_vocab_size=49152, n_positions=2048, tie_word_embeddings=False, end_bias=-20.0),
+    "tiny-llama": dict(family="llama", n_layer=2, n_head=4, n_kv_head=2, hidden=128, intermediate=256,
+                       tie_word_embeddings=False, end_bias=-20.0),
 }
+
+
+def make_model(directory: Path, config: dict) -> Path:
+    from generator.randommodel import make_random_llama, make_random_model
+    config = dict(config)
+    if config.pop("family", "gpt2") == "llama":
+        return make_random_llama(directory, **config)
+    return make_random_model(directory, **config)
 
 
 def sync(device: str) -> None:
@@ -61,14 +75,21 @@ def bench_engine(settings, batch: int, new_tokens: int) -> dict:
 
 def bench_transformers(settings, batch: int, new_tokens: int) -> dict:
     import torch
-    from transformers import GPT2LMHeadModel
+    from transformers import AutoModelForCausalLM
     from generator.model import DTYPES
+    from generator.modeldir import base_model_dir, is_adapter
     from generator.runtime import resolve_device
     from generator.songs import end_of_text_id, load_tokenizer
 
     device = resolve_device(settings.device)
     eot = end_of_text_id(load_tokenizer(settings.model_dir))
-    model = GPT2LMHeadModel.from_pretrained(settings.model_dir, dtype=DTYPES[settings.dtype]).to(device).eval()
+    if is_adapter(settings.model_dir):  # the same merged weights the engine serves
+        from peft import PeftModel
+        base = AutoModelForCausalLM.from_pretrained(base_model_dir(settings.model_dir, settings.base_models_dir))
+        model = PeftModel.from_pretrained(base, settings.model_dir).merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(settings.model_dir)
+    model = model.to(device=device, dtype=DTYPES[settings.dtype]).eval()
     prompt = torch.full((batch, 1), eot, dtype=torch.long, device=device)
     kwargs = dict(attention_mask=torch.ones_like(prompt), do_sample=True, top_k=settings.top_k,
                   temperature=settings.temperature, pad_token_id=eot)
@@ -120,17 +141,21 @@ def main(argv=None) -> int:
                         help="torch threads (CPU); 0: torch's default")
     parser.add_argument("--model-dir", help="an existing save_pretrained dir instead of a random model")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "generator-cpu.json"))
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds; results thrown away")
     args = parser.parse_args(argv)
+    scratch = tempfile.TemporaryDirectory() if args.smoke else None
+    if args.smoke:
+        args.config, args.new_tokens, args.batch_sizes, args.per_request_songs = "tiny-llama", 4, [1, 2], 1
+        args.out = str(Path(scratch.name) / "generator.json")
 
     import torch
     import transformers
-    from generator.randommodel import make_random_model
     from generator.settings import GeneratorSettings
 
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = args.model_dir or str(make_random_model(Path(tmp) / args.config, **CONFIGS[args.config]))
+        model_dir = args.model_dir or str(make_model(Path(tmp) / args.config, CONFIGS[args.config]))
         settings = GeneratorSettings(model_dir=model_dir, device=args.device, dtype=args.dtype,
                                      max_new_tokens=args.new_tokens, threads=args.threads)
         rows = []
@@ -158,6 +183,8 @@ def main(argv=None) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")
+    if scratch is not None:
+        scratch.cleanup()
     return 0
 
 

@@ -60,22 +60,19 @@ def generate(model_dir: str, ids: list[int], overrides: dict, batch: int) -> tup
     """Finished songs (title, lyrics, ended) per id, and the sampling used."""
     import dataclasses
 
-    from generator.engine import Engine, GenerationConfig
+    from generator.runtime import load_runtime
     from generator.settings import GeneratorSettings
-    from generator.songs import assemble, end_of_text_id, load_tokenizer
-    from generator.weights import load_model
+    from generator.songs import assemble
 
     settings = GeneratorSettings.from_env({"MODEL_DIR": model_dir})
-    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    tokenizer = load_tokenizer(model_dir)
-    gen = GenerationConfig(eot_id=end_of_text_id(tokenizer), max_new_tokens=settings.max_new_tokens,
-                           top_k=settings.top_k, temperature=settings.temperature,
-                           no_repeat_ngram_size=settings.no_repeat_ngram_size)
-    engine = Engine(load_model(model_dir, "cpu", "float32", settings.base_models_dir), gen, batch)
-    done = engine.generate(ids)
+    settings = dataclasses.replace(settings, device="cpu", dtype="float32", max_batch=batch, threads=0,
+                                   **{k: v for k, v in overrides.items() if v is not None})
+    runtime = load_runtime(settings)
+    gen, tokenizer = runtime.engine.gen, runtime.tokenizer
+    done = runtime.engine.generate(ids)
     songs = []
     for i in ids:
-        r = assemble(tokenizer, i, done[i].tokens, done[i].failed, gen.max_new_tokens)
+        r = assemble(tokenizer, i, done[i].tokens, done[i].failed, gen.max_new_tokens, runtime.prefix)
         songs.append({"id": i, "title": r.title, "lyrics": r.lyrics, "ended": not done[i].failed,
                       "failure": r.failure, "tokens": r.token_count})
     sampling = {"top_k": gen.top_k, "temperature": gen.temperature, "max_new_tokens": gen.max_new_tokens,

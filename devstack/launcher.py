@@ -86,7 +86,7 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
 
 
 def default_model_dir() -> Path:
-    return ROOT / "models" / "billionsongs-small"
+    return ROOT / "models" / "billionsongs-smollm2"
 
 
 def service_specs(ports: Ports, postgres_url: str, redis_url: str,
@@ -127,10 +127,13 @@ def service_specs(ports: Ports, postgres_url: str, redis_url: str,
 
 
 def ensure_model(model_dir: Path, state_dir: Path) -> Path:
-    """``model_dir`` when it holds a model; else a small random GPT-2 made once
-    under ``state_dir`` (``python -m generator make-random-model``), said plainly."""
+    """``model_dir`` when it holds a model (a save_pretrained directory or a
+    LoRA adapter); else a small random GPT-2 made once under ``state_dir``
+    (``python -m generator make-random-model``), said plainly."""
     if (model_dir / "config.json").exists():
         return model_dir
+    if (model_dir / "adapter_config.json").exists():
+        return model_dir  # its base: `make run` runs `make base-model` first; the generator names a missing one
     random_dir = state_dir / "random-model"
     log.warning("NO TRAINED MODEL at %s: the generator uses a RANDOM model (%s); its songs are noise. "
                 "Train one (see README) or set MODEL_DIR.", model_dir, random_dir)

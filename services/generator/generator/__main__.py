@@ -80,11 +80,11 @@ def cmd_generate(args) -> int:
     if args.model_dir:
         settings, name = dataclasses.replace(settings, model_dir=args.model_dir), "--model-dir"
     runtime = load_model(lambda: load_runtime(settings), settings.model_dir, name)
-    release = release_id(describe_model(settings.model_dir, settings.base_models_dir).digest,
-                         generation_settings(settings, runtime.device))
+    model = describe_model(settings.model_dir, settings.base_models_dir)
+    release = release_id(model.digest, generation_settings(settings, runtime.device, model.prompt))
     for seed in args.seed:
         f = runtime.engine.generate([seed])[seed]
-        song = assemble(runtime.tokenizer, seed, f.tokens, f.failed, settings.max_new_tokens)
+        song = assemble(runtime.tokenizer, seed, f.tokens, f.failed, settings.max_new_tokens, runtime.prefix)
         print(f"# {song.title}\n(song {seed}, model release {release}, {song.token_count} tokens"
               f"{', FAILED: ' + song.failure if song.failed else ''})\n\n{song.lyrics}\n")
     return 0

@@ -22,13 +22,21 @@ from generator.sampling import banned_by_ngrams, sample, song_id_to_int64
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    eot_id: int                # prompt and stop token (<|endoftext|>)
+    eot_id: int                # stop token (<|endoftext|>), and the prompt's first
     max_new_tokens: int = 1024
     top_k: int = 40
     temperature: float = 1.0
     # No n-gram of this many tokens twice in a song (0: off); breaks the loops a
     # small model falls into ("How great and great Lord!" four times over).
     no_repeat_ngram_size: int = 0
+    # What every song starts from, fed before sampling begins: (eot_id,) by
+    # default; a model that writes titles gets its title marker too, so every
+    # song opens with a title (songformat.song_prompt).
+    prompt: tuple[int, ...] = ()
+
+    @property
+    def prompt_ids(self) -> tuple[int, ...]:
+        return self.prompt or (self.eot_id,)
 
 
 @dataclass
@@ -42,16 +50,19 @@ class Finished:
 class _Row:
     song_id: int
     tokens: list[int] = field(default_factory=list)
+    prompt_left: int = 0       # prompt tokens still to feed (their steps sample nothing)
 
 
 class Engine:
     def __init__(self, model: GPT | Llama, gen: GenerationConfig, max_batch: int):
         self.model, self.gen, self.max_batch = model, gen, max_batch
         device = model.device
-        # One cache position per generated token: the prompt token sits at 0 and
-        # the token generated at step t is fed back at position t + 1.
-        self.cache = model.new_cache(max_batch, gen.max_new_tokens)
-        self.tokens = torch.full((max_batch,), gen.eot_id, dtype=torch.int64, device=device)
+        # One cache position per prompt token and per generated token but the
+        # last: the prompt sits at 0..P-1 and the token generated at step t is
+        # fed back at position t + 1.
+        self.prompt = torch.tensor(gen.prompt_ids, dtype=torch.int64, device=device)
+        self.cache = model.new_cache(max_batch, gen.max_new_tokens + len(gen.prompt_ids) - 1)
+        self.tokens = torch.full((max_batch,), gen.prompt_ids[0], dtype=torch.int64, device=device)
         self.pos = torch.zeros(max_batch, dtype=torch.int64, device=device)
         self.ids = torch.zeros(max_batch, dtype=torch.int64, device=device)
         # Each row's song so far (prompt at 0), for the n-gram rule; stale tokens
@@ -103,8 +114,8 @@ class Engine:
                 return
             if self.rows[slot] is None:
                 song_id = self.waiting.popleft()
-                self.rows[slot] = _Row(song_id)
-                self.tokens[slot] = self.gen.eot_id
+                self.rows[slot] = _Row(song_id, prompt_left=len(self.gen.prompt_ids) - 1)
+                self.tokens[slot] = self.gen.prompt_ids[0]
                 self.pos[slot] = 0
                 self.ids[slot] = song_id_to_int64(song_id)
 
@@ -123,6 +134,11 @@ class Engine:
             logits = logits.masked_fill(banned, float("-inf"))
         # The step index t of the token being sampled equals the input position.
         nxt = sample(logits, self.ids, self.pos, self.gen.top_k, self.gen.temperature)   # (B,)
+        if len(self.gen.prompt_ids) > 1:
+            # Rows still in their prompt take its next token instead of the sample.
+            following = self.pos + 1
+            forced = following < len(self.gen.prompt_ids)
+            nxt = torch.where(forced, self.prompt[following.clamp(max=len(self.gen.prompt_ids) - 1)], nxt)
         self.tokens = nxt
         self.pos = torch.clamp(self.pos + 1, max=self.cache.length - 1)
         self.steps += 1
@@ -130,6 +146,9 @@ class Engine:
         emitted, finished = [], []
         for slot, row in enumerate(self.rows):
             if row is None:
+                continue
+            if row.prompt_left:
+                row.prompt_left -= 1
                 continue
             token = new_tokens[slot]
             row.tokens.append(token)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.modeldir import ADAPTER_CONFIG, base_model_dir, is_adapter, model_config
-from generator.songformat import LYRICS_MARKER, TITLE_MARKER
+from generator.songformat import LYRICS_MARKER, TITLE_MARKER, song_prompt
 
 # Names the scheme sampling.py implements; part of the release id, because a
 # change there changes every song. Bump it with any change to sampling.py.
@@ -65,13 +65,13 @@ def torch_version() -> str:
         return "none"
 
 
-def generation_settings(settings, device: str) -> dict:
+def generation_settings(settings, device: str, prompt: str = "<|endoftext|>") -> dict:
     """What besides the files decides the text. The batch shape is in it because
     every step runs at exactly max_batch rows and matmul kernels may pick a
     different reduction order for another shape; the torch version because its
     kernels' numerics may change between releases (a new torch must never
     serve different text under an old release's cached pages)."""
-    return {"prompt": "<|endoftext|>", "sampling": SAMPLING_SCHEME, "top_k": settings.top_k,
+    return {"prompt": prompt, "sampling": SAMPLING_SCHEME, "top_k": settings.top_k,
             "temperature": settings.temperature, "max_new_tokens": settings.max_new_tokens,
             "no_repeat_ngram_size": settings.no_repeat_ngram_size, "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,
             "torch": torch_version()}
@@ -84,6 +84,25 @@ class ModelDescription:
     name: str
     writes_titles: bool
 
+    @property
+    def prompt(self) -> str:
+        return song_prompt(self.writes_titles)
+
+
+def writes_titles(model_dir: str | Path) -> bool:
+    """Whether the model was trained on titled songs: its tokenizer holds both
+    markers as tokens, or (a LoRA adapter, markers in plain text) its training
+    run had a title column."""
+    model_dir = Path(model_dir)
+    if is_adapter(model_dir):
+        training = model_dir / "training.json"
+        args = json.loads(training.read_text()).get("args", {}) if training.exists() else {}
+        return bool(args.get("title_column"))
+    tokenizer_json = model_dir / "tokenizer.json"
+    added = json.loads(tokenizer_json.read_text()).get("added_tokens", []) if tokenizer_json.exists() else []
+    contents = {t.get("content") for t in added}
+    return TITLE_MARKER in contents and LYRICS_MARKER in contents
+
 
 def describe_model(model_dir: str | Path, base_models_dir: str | Path | None = None) -> ModelDescription:
     """Raises FileNotFoundError for a directory that is no model, or an adapter without its base."""
@@ -91,15 +110,7 @@ def describe_model(model_dir: str | Path, base_models_dir: str | Path | None = N
     if not (model_dir / "config.json").exists() and not is_adapter(model_dir):
         raise FileNotFoundError(f"{model_dir} is not a save_pretrained model directory (no config.json)")
     config = model_config(model_dir, base_models_dir)
-    tokenizer_json = model_dir / "tokenizer.json"
-    added = json.loads(tokenizer_json.read_text()).get("added_tokens", []) if tokenizer_json.exists() else []
-    contents = {t.get("content") for t in added}
-    writes_titles = TITLE_MARKER in contents and LYRICS_MARKER in contents
     name = config.get("_name_or_path") or model_dir.name
     if is_adapter(model_dir):
-        # The markers are plain text in the base's vocabulary: the training run says whether it taught them.
-        training = model_dir / "training.json"
-        args = json.loads(training.read_text()).get("args", {}) if training.exists() else {}
-        writes_titles = bool(args.get("title_column"))
         name = f"{model_dir.name} (LoRA adapter on {base_model_dir(model_dir, base_models_dir).name})"
-    return ModelDescription(files_digest(model_dir, base_models_dir), name, writes_titles)
+    return ModelDescription(files_digest(model_dir, base_models_dir), name, writes_titles(model_dir))

@@ -9,6 +9,8 @@ from tokenizers import Tokenizer
 
 from generator.engine import Engine, GenerationConfig
 from generator.settings import GeneratorSettings
+from generator.release import writes_titles
+from generator.songformat import END_OF_TEXT, song_prompt
 from generator.songs import end_of_text_id, load_tokenizer
 from generator.weights import load_model
 
@@ -26,6 +28,7 @@ class Runtime:
     engine: Engine
     tokenizer: Tokenizer
     device: str
+    prefix: str = ""   # the prompt's text after END_OF_TEXT: songs.assemble(prefix=...)
 
 
 def load_runtime(settings: GeneratorSettings) -> Runtime:
@@ -34,7 +37,10 @@ def load_runtime(settings: GeneratorSettings) -> Runtime:
     device = resolve_device(settings.device)
     tokenizer = load_tokenizer(settings.model_dir)
     model = load_model(settings.model_dir, device, settings.dtype, settings.base_models_dir)
-    gen = GenerationConfig(eot_id=end_of_text_id(tokenizer), max_new_tokens=settings.max_new_tokens,
+    eot = end_of_text_id(tokenizer)
+    prefix = song_prompt(writes_titles(settings.model_dir)).removeprefix(END_OF_TEXT)
+    prompt = (eot, *tokenizer.encode(prefix, add_special_tokens=False).ids)
+    gen = GenerationConfig(eot_id=eot, max_new_tokens=settings.max_new_tokens, prompt=prompt,
                            top_k=settings.top_k, temperature=settings.temperature,
                            no_repeat_ngram_size=settings.no_repeat_ngram_size)
-    return Runtime(Engine(model, gen, settings.max_batch), tokenizer, device)
+    return Runtime(Engine(model, gen, settings.max_batch), tokenizer, device, prefix)

@@ -29,7 +29,8 @@ class GeneratorService(generator_pb2_grpc.GeneratorServicer):
     def release(self) -> str:
         # Known once a worker has said which device it runs on (the device type is part of it).
         if self._release is None and self.pool.device:
-            self._release = release_id(self.model.digest, generation_settings(self.settings, self.pool.device))
+            self._release = release_id(self.model.digest, generation_settings(self.settings, self.pool.device,
+                                                                                 self.model.prompt))
         return self._release or ""
 
     def _song(self, r: SongResult) -> generator_pb2.Song:

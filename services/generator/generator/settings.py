@@ -10,7 +10,7 @@ from billionsongs.common.settings import SettingsError, env_choice, env_float, e
 
 # services/generator/generator/settings.py -> repository root
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "billionsongs-small"
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "billionsongs-smollm2"  # a LoRA adapter (make model)
 DEFAULT_BASE_MODELS_DIR = REPO_ROOT / ".local" / "base-models"  # `make base-model` fills it
 
 DEVICES = ("cpu", "cuda", "auto")

@@ -21,6 +21,13 @@ SPECIAL_TOKENS = (END_OF_TEXT, TITLE_MARKER, LYRICS_MARKER)
 MAX_TITLE_CHARS = 120
 
 
+def song_prompt(writes_titles: bool) -> str:
+    """The text every song is generated from: END_OF_TEXT, and the title marker
+    for a model that writes titles, so that every song opens with a title.
+    Generated text is parsed with the part after END_OF_TEXT in front."""
+    return END_OF_TEXT + (TITLE_MARKER if writes_titles else "")
+
+
 def format_song(title: str, lyrics: str) -> str:
     """One training example (without the leading separator)."""
     title = " ".join(title.split())

@@ -61,11 +61,13 @@ def has_words(lyrics: str) -> bool:
 
 
 def assemble(tokenizer: Tokenizer, song_id: int, tokens: list[int], failed: bool,
-             max_new_tokens: int) -> SongResult:
-    """The finished song. It fails when no end of text came within the limit,
-    or when it has no lyrics (the model ended it at once): a failed song is
-    never shown, pooled or voted on."""
-    parsed = parse_song(clean(decode(tokenizer, tokens)))
+             max_new_tokens: int, prefix: str = "") -> SongResult:
+    """The finished song from its generated tokens; ``prefix`` is the prompt's
+    text after END_OF_TEXT (songformat.song_prompt), which the song's text begins with.
+    It fails when no end of text came within the limit, or when it has no
+    lyrics (the model ended it at once): a failed song is never shown, pooled
+    or voted on."""
+    parsed = parse_song(clean(prefix + decode(tokenizer, tokens)))
     failure = f"no end of text within {max_new_tokens} tokens" if failed else ""
     if not failed and not has_words(parsed.lyrics):
         failed, failure = True, "no lyrics"
@@ -83,8 +85,8 @@ class PieceTracker:
     """Turns a growing token list into (title delta, lyrics delta) pieces whose
     concatenation, with the piece from finish(), is the finished title and lyrics."""
 
-    def __init__(self, tokenizer: Tokenizer):
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer: Tokenizer, prefix: str = ""):
+        self.tokenizer, self.prefix = tokenizer, prefix  # prefix: as assemble()'s
         self.title = ""
         self.lyrics = ""
 
@@ -102,7 +104,7 @@ class PieceTracker:
         text = decode(self.tokenizer, tokens)
         if text.endswith("\ufffd"):
             return None  # a multi-byte character is only half written; wait for the rest
-        return self._delta(*partial(clean(text)))
+        return self._delta(*partial(clean(self.prefix + text)))
 
     def finish(self, song: SongResult) -> tuple[str, str] | None:
         """The rest of the finished song, after what update() has shown."""

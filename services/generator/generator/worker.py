@@ -59,11 +59,11 @@ def worker_main(conn, settings, one_shot: bool) -> None:
                 if song_id in tokens_so_far:
                     continue  # already running here
                 tokens_so_far[song_id] = []
-                streams[song_id] = PieceTracker(tokenizer) if message[2] else None
+                streams[song_id] = PieceTracker(tokenizer, runtime.prefix) if message[2] else None
                 engine.submit(song_id, urgent=message[3])
                 served += 1
         elif kind == "stream" and message[1] in streams and streams[message[1]] is None:
-            streams[message[1]] = PieceTracker(tokenizer)
+            streams[message[1]] = PieceTracker(tokenizer, runtime.prefix)
         elif kind == "expedite":
             engine.expedite(message[1])
         elif kind == "cancel" and message[1] in tokens_so_far:
@@ -93,7 +93,8 @@ def worker_main(conn, settings, one_shot: bool) -> None:
             for f in finished:
                 del tokens_so_far[f.song_id]
                 tracker = streams.pop(f.song_id)
-                song = assemble(tokenizer, f.song_id, f.tokens, f.failed, engine.gen.max_new_tokens)
+                song = assemble(tokenizer, f.song_id, f.tokens, f.failed, engine.gen.max_new_tokens,
+                                runtime.prefix)
                 rest = tracker.finish(song) if tracker is not None else None
                 if rest:
                     conn.send(("piece", f.song_id, *rest))  # the stream adds up to the song

@@ -20,7 +20,7 @@ def test_generate_prints_the_song_the_engine_writes(generator_settings):
 
     runtime = load_runtime(generator_settings)
     f = runtime.engine.generate([77])[77]
-    song = assemble(runtime.tokenizer, 77, f.tokens, f.failed, 128)
+    song = assemble(runtime.tokenizer, 77, f.tokens, f.failed, 128, runtime.prefix)
     out = run_cli("generate", "--seed", "77", "--model-dir", generator_settings.model_dir,
                   env={"GENERATOR_MAX_NEW_TOKENS": "128", "GENERATOR_DEVICE": "cpu", "GENERATOR_THREADS": "1"})
     assert out.startswith(f"# {song.title}\n") and song.lyrics in out and "model release" in out

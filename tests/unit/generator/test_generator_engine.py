@@ -140,3 +140,20 @@ def test_no_repeat_ngram_rule_holds_and_keeps_songs_batch_invariant(model, gen, 
     # Without the rule some of these songs repeat a pair: the rule changed them.
     assert any(len(set(ngrams([gen.eot_id] + alone[i].tokens, 2))) < len(ngrams([gen.eot_id] + alone[i].tokens, 2))
                for i in ids)
+
+
+def test_a_longer_prompt_is_fed_before_sampling_and_keeps_songs_batch_invariant(model, gen, model_dir):
+    """The title marker after end-of-text (songformat.song_prompt): prompt tokens
+    are never sampled nor returned, and a song is the same alone and in a batch."""
+    title_marker = load_tokenizer(model_dir).token_to_id("<|title|>")
+    prompted = GenerationConfig(eot_id=gen.eot_id, max_new_tokens=gen.max_new_tokens,
+                                prompt=(gen.eot_id, title_marker))
+    ids = IDS[:24]
+    single = {i: Engine(model, prompted, MAX_BATCH).generate([i])[i] for i in ids[:6]}
+    batch = Engine(model, prompted, 8).generate(ids[::-1])
+    assert tokens_of({i: batch[i] for i in single}) == tokens_of(single)
+    plain = Engine(model, gen, 8).generate(ids)
+    assert tokens_of(batch) != tokens_of(plain)  # the prompt conditions the songs
+    for f in batch.values():
+        assert len(f.tokens) <= prompted.max_new_tokens
+        assert f.failed == (f.tokens[-1] != gen.eot_id)

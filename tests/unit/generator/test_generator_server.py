@@ -16,31 +16,28 @@ from generator.release import describe_model
 from generator.server import build_server
 
 
-@pytest.fixture(scope="module")
-def reference(generator_settings):
+def make_reference(settings):
     """Songs generated in this process by the engine the workers run."""
     import torch
     from generator.runtime import load_runtime
     from generator.songs import assemble
 
     torch.set_num_threads(1)
-    runtime = load_runtime(generator_settings)
-
+    runtime = load_runtime(settings)
     cache = {}
 
     def song(song_id):
         if song_id not in cache:
             f = runtime.engine.generate([song_id])[song_id]
             cache[song_id] = assemble(runtime.tokenizer, song_id, f.tokens, f.failed,
-                                      generator_settings.max_new_tokens)
+                                      settings.max_new_tokens, runtime.prefix)
         return cache[song_id]
     return song
 
 
-@pytest.fixture(scope="module")
-def served(generator_settings):
-    pool = WorkerPool(generator_settings)
-    server, service = build_server(generator_settings, pool, describe_model(generator_settings.model_dir))
+def serve(settings):
+    pool = WorkerPool(settings)
+    server, service = build_server(settings, pool, describe_model(settings.model_dir))
     pool.start()
     server.server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
@@ -54,6 +51,38 @@ def served(generator_settings):
     channel.close()
     server.server.stop(None)
     pool.stop()
+
+
+@pytest.fixture(scope="module")
+def reference(generator_settings):
+    return make_reference(generator_settings)
+
+
+@pytest.fixture(scope="module")
+def served(generator_settings):
+    yield from serve(generator_settings)
+
+
+@pytest.fixture(scope="module")
+def lyrics_settings(generator_settings, tmp_path_factory):
+    """A model without title markers: its songs stream from the first token
+    (a titled song streams once its title is settled, after the lyrics marker)."""
+    import dataclasses
+
+    from generator.randommodel import make_random_model
+    model = make_random_model(tmp_path_factory.mktemp("lyrics-only") / "m", n_layer=2, n_head=2, n_embd=64,
+                              n_positions=256, vocab_size=512, end_bias=0.3, markers=False)
+    return dataclasses.replace(generator_settings, model_dir=str(model))
+
+
+@pytest.fixture(scope="module")
+def lyrics_reference(lyrics_settings):
+    return make_reference(lyrics_settings)
+
+
+@pytest.fixture(scope="module")
+def lyrics_served(lyrics_settings):
+    yield from serve(lyrics_settings)
 
 
 def same(song, ref):
@@ -142,9 +171,9 @@ def test_deadline_exceeded_stops_the_song(served, reference):
     assert pool.wait_until(lambda: pool.cancelled > before and song_id not in pool.flights, 10)
 
 
-def test_cancelled_stream_stops_the_song(served, reference):
-    stub, pool, _ = served
-    song_id = find_id(reference, failed=True, start=11000)
+def test_cancelled_stream_stops_the_song(lyrics_served, lyrics_reference):
+    stub, pool, _ = lyrics_served
+    song_id = find_id(lyrics_reference, failed=True, start=11000)
     before = pool.cancelled
     call = stub.StreamSong(generator_pb2.GetSongRequest(song_id=song_id), timeout=60)
     next(call)  # the song is being written
@@ -152,8 +181,9 @@ def test_cancelled_stream_stops_the_song(served, reference):
     assert pool.wait_until(lambda: pool.cancelled > before and song_id not in pool.flights, 10)
 
 
-def test_worker_killed_mid_song_is_replaced_and_the_song_still_answered(served, reference):
-    stub, pool, _ = served
+def test_worker_killed_mid_song_is_replaced_and_the_song_still_answered(lyrics_served, lyrics_reference):
+    stub, pool, _ = lyrics_served
+    reference = lyrics_reference
     song_id = find_id(reference, failed=True, start=13000)
     before = pool.dispatched
     (victim,) = pool.worker_pids()

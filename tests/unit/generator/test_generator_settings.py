@@ -9,7 +9,7 @@ from generator.settings import DEFAULT_MODEL_DIR, GeneratorSettings
 def test_defaults():
     s = GeneratorSettings.from_env({})
     assert (s.listen, s.worker_mode, s.device) == ("127.0.0.1:50051", "batched", "auto")
-    assert s.model_dir == str(DEFAULT_MODEL_DIR) and DEFAULT_MODEL_DIR.parts[-2:] == ("models", "billionsongs-small")
+    assert s.model_dir == str(DEFAULT_MODEL_DIR) and DEFAULT_MODEL_DIR.parts[-2:] == ("models", "billionsongs-smollm2")
     # Sampling: what the bundled model was trained to be served with (`make model`).
     shipped = json.loads((DEFAULT_MODEL_DIR / "generation_config.json").read_text())
     assert (s.max_new_tokens, s.top_k, s.temperature) == (
