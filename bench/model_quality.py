@@ -1,7 +1,7 @@
 """Do the bundled model's songs read as songs? Generates songs for ids 1-100
 through the generator's own engine and measures them beside 100 real songs.
 
-    PYTHONPATH=services/common:services/generator .venv/bin/python bench/model_quality.py \
+    .venv/bin/python bench/model_quality.py \
         [--model models/billionsongs-smollm2 [models/other ...]] [--ids 100] [--first-id 1] \
         [--corpus ../shared/corpus/songs.csv] [--temperature T] [--top-k K] \
         [--no-repeat-ngram-size N] [--smoke]
@@ -43,6 +43,7 @@ from functools import lru_cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "services" / "common"), str(REPO / "services" / "generator")]
 DEFAULT_MODEL = REPO / "models" / "billionsongs-smollm2"
 WORD_LIST = Path("/usr/share/dict/words")
 TRAINING_SEED = 1337          # generator.train's --seed default: the held-out songs

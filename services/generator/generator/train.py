@@ -463,6 +463,16 @@ def write_adapter_extras(out: Path, model, base_model: str) -> None:
     config["base_model_name_or_path"] = Path(base_model).name
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     model.generation_config.save_pretrained(out)
+    # peft's model card is a template to fill in by hand; say what this is instead.
+    source = Path(base_model) / "SOURCE.json"
+    base = json.loads(source.read_text()) if source.exists() else {}
+    (out / "README.md").write_text(
+        f"# {out.name}\n\nA LoRA adapter (peft, rank {config.get('r')}, every linear layer) for song lyrics, "
+        f"trained by `python -m generator.train` (arguments in training.json) on public-domain songs.\n\n"
+        f"Base: `{Path(base_model).name}`"
+        + (f", {base.get('base_model')} ({base.get('licence')}), from {base.get('source')}; "
+           f"{base.get('weights')}" if base else "") + ".\n"
+        "The generator merges it into its base at load (GENERATOR_BASE_MODELS_DIR).\n")
 
 
 def main(argv: list[str] | None = None) -> None:
