@@ -54,7 +54,7 @@ base-model: $(BASE_MODEL)/SOURCE.json
 CORPUS ?= ../shared/corpus/songs.csv
 MODEL_DIR ?= models/billionsongs-smollm2
 model: base-model
-	PYTHONPATH=services/generator $(BIN)/python -m generator.train $(CORPUS) \
+	PYTHONPATH=services/common:services/generator $(BIN)/python -m generator.train $(CORPUS) \
 		--column lyrics --title-column title --weight-column book --weight-power 0.5 \
 		--from $(BASE_MODEL) --lora-rank 16 --context 256 \
 		--batch-size 8 --lr 3e-4 --min-lr 3e-5 --warmup 16 --steps 160 \

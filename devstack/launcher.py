@@ -99,8 +99,13 @@ def service_specs(ports: Ports, postgres_url: str, redis_url: str,
             "GENERATOR_LISTEN": f"127.0.0.1:{ports.generator}",
             "MODEL_DIR": str(model_dir),
             # A laptop CPU: every step runs all rows (fixed shapes keep songs
-            # batch-invariant), so a smaller batch writes a visitor's song sooner.
+            # batch-invariant). Measured with the bundled 135M model on 2 cores
+            # (docs/benchmarks.md): a step of 16 rows costs about 100 ms against
+            # 38 ms for 1, so 16 rows fill the pool ~6x faster per second than 1;
+            # 4 of them stay free of pregeneration, so a visitor's new song starts
+            # at the next step instead of behind pooled songs of 200+ tokens.
             "GENERATOR_MAX_BATCH": os.environ.get("GENERATOR_MAX_BATCH", "16"),
+            "GENERATOR_URGENT_ROWS": os.environ.get("GENERATOR_URGENT_ROWS", "4"),
             "METRICS_PORT": str(ports.generator_metrics),
         }, port=ports.generator),
         ServiceSpec("votes", [python, "-m", "votes"], {

@@ -51,11 +51,18 @@ class _Row:
     song_id: int
     tokens: list[int] = field(default_factory=list)
     prompt_left: int = 0       # prompt tokens still to feed (their steps sample nothing)
+    urgent: bool = False       # a visitor waits for it
 
 
 class Engine:
-    def __init__(self, model: GPT | Llama, gen: GenerationConfig, max_batch: int):
-        self.model, self.gen, self.max_batch = model, gen, max_batch
+    def __init__(self, model: GPT | Llama, gen: GenerationConfig, max_batch: int, urgent_rows: int = 0):
+        """``urgent_rows``: rows bulk songs never take, so a visitor's song starts
+        at the next step instead of waiting for a bulk song to end. Scheduling
+        only: every step still runs all ``max_batch`` rows, so no text changes."""
+        if not 0 <= urgent_rows < max_batch:
+            raise ValueError(f"urgent_rows {urgent_rows} must be from 0 to below max_batch {max_batch}")
+        self.model, self.gen, self.max_batch, self.urgent_rows = model, gen, max_batch, urgent_rows
+        self.urgent: set[int] = set()  # waiting songs a visitor waits for
         device = model.device
         # One cache position per prompt token and per generated token but the
         # last: the prompt sits at 0..P-1 and the token generated at step t is
@@ -78,6 +85,7 @@ class Engine:
         pregeneration. Order never changes a song's text, only when it runs."""
         song_id_to_int64(song_id)  # reject non-uint64 ids before they reach a row
         if urgent:
+            self.urgent.add(song_id)
             self.waiting.appendleft(song_id)
         else:
             self.waiting.append(song_id)
@@ -88,6 +96,7 @@ class Engine:
             self.waiting.remove(song_id)
         except ValueError:
             return  # already running or done
+        self.urgent.add(song_id)
         self.waiting.appendleft(song_id)
 
     def cancel(self, song_id: int) -> None:
@@ -96,6 +105,7 @@ class Engine:
             self.waiting.remove(song_id)
         except ValueError:
             pass
+        self.urgent.discard(song_id)
         for slot, row in enumerate(self.rows):
             if row is not None and row.song_id == song_id:
                 self.rows[slot] = None
@@ -109,12 +119,19 @@ class Engine:
         return sum(r is not None for r in self.rows)
 
     def _fill_free_rows(self) -> None:
+        bulk = sum(r is not None and not r.urgent for r in self.rows)
         for slot in range(self.max_batch):
             if not self.waiting:
                 return
             if self.rows[slot] is None:
+                # Urgent songs wait at the front; a bulk one may not take the reserved rows.
+                urgent = self.waiting[0] in self.urgent
+                if not urgent and bulk >= self.max_batch - self.urgent_rows:
+                    return
                 song_id = self.waiting.popleft()
-                self.rows[slot] = _Row(song_id, prompt_left=len(self.gen.prompt_ids) - 1)
+                self.urgent.discard(song_id)
+                bulk += not urgent
+                self.rows[slot] = _Row(song_id, prompt_left=len(self.gen.prompt_ids) - 1, urgent=urgent)
                 self.tokens[slot] = self.gen.prompt_ids[0]
                 self.pos[slot] = 0
                 self.ids[slot] = song_id_to_int64(song_id)

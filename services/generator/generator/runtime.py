@@ -43,4 +43,4 @@ def load_runtime(settings: GeneratorSettings) -> Runtime:
     gen = GenerationConfig(eot_id=eot, max_new_tokens=settings.max_new_tokens, prompt=prompt,
                            top_k=settings.top_k, temperature=settings.temperature,
                            no_repeat_ngram_size=settings.no_repeat_ngram_size)
-    return Runtime(Engine(model, gen, settings.max_batch), tokenizer, device, prefix)
+    return Runtime(Engine(model, gen, settings.max_batch, settings.urgent_rows), tokenizer, device, prefix)

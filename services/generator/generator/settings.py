@@ -31,6 +31,8 @@ class GeneratorSettings:
     # Every decode step runs at exactly this many rows (idle rows are padding),
     # so the numerics of a row never depend on the batch around it.
     max_batch: int = 64
+    # Rows bulk pregeneration never takes: a visitor's new song starts at the next step.
+    urgent_rows: int = 0
     max_songs_per_request: int = 1024
     # Sampling: the environment, else the model's generation_config.json, else
     # the original's settings (top-k 40, temperature 1, 1024 new tokens).
@@ -57,6 +59,7 @@ class GeneratorSettings:
             worker_mode=env_choice("GENERATOR_WORKER_MODE", WORKER_MODES, d.worker_mode, env),
             workers=env_int("GENERATOR_WORKERS", d.workers, env, minimum=1, maximum=64),
             max_batch=env_int("GENERATOR_MAX_BATCH", d.max_batch, env, minimum=1, maximum=4096),
+            urgent_rows=env_int("GENERATOR_URGENT_ROWS", d.urgent_rows, env, minimum=0, maximum=4095),
             max_songs_per_request=env_int("GENERATOR_MAX_SONGS_PER_REQUEST", d.max_songs_per_request,
                                           env, minimum=1),
             max_new_tokens=env_int("GENERATOR_MAX_NEW_TOKENS", model.get("max_new_tokens", d.max_new_tokens),
@@ -74,6 +77,9 @@ class GeneratorSettings:
         )
         if settings.temperature <= 0:
             raise SettingsError("environment variable GENERATOR_TEMPERATURE must be above 0")
+        if settings.urgent_rows >= settings.max_batch:
+            raise SettingsError(f"GENERATOR_URGENT_ROWS={settings.urgent_rows} leaves no row of "
+                                f"GENERATOR_MAX_BATCH={settings.max_batch} for pregeneration")
         positions = model_positions(settings.model_dir, settings.base_models_dir)
         if positions is not None and settings.max_new_tokens > positions:
             # The KV cache holds max_new_tokens positions (the prompt and every

@@ -461,6 +461,10 @@ def write_adapter_extras(out: Path, model, base_model: str) -> None:
     config_path = out / "adapter_config.json"
     config = json.loads(config_path.read_text())
     config["base_model_name_or_path"] = Path(base_model).name
+    # peft keeps target_modules as a set: sort it, so the same adapter writes the
+    # same bytes (the file is part of the release id).
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     model.generation_config.save_pretrained(out)
     # peft's model card is a template to fill in by hand; say what this is instead.

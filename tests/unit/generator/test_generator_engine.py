@@ -157,3 +157,26 @@ def test_a_longer_prompt_is_fed_before_sampling_and_keeps_songs_batch_invariant(
     for f in batch.values():
         assert len(f.tokens) <= prompted.max_new_tokens
         assert f.failed == (f.tokens[-1] != gen.eot_id)
+
+
+def test_urgent_rows_stay_free_for_visitors_and_change_no_song(model, gen, alone):
+    """Bulk songs never take the reserved rows, so a visitor's song starts at
+    the next step even with bulk songs waiting; its text is the same."""
+    engine = Engine(model, gen, 4, urgent_rows=1)
+    bulk = IDS[30:40]
+    for song_id in bulk:
+        engine.submit(song_id)
+    engine.step()
+    assert engine.active == 3 and len(engine.waiting) == 7    # one row kept free
+    visitor = IDS[50]
+    engine.submit(visitor, urgent=True)
+    emitted, _ = engine.step()
+    assert visitor in {song_id for song_id, _ in emitted}     # started at once
+    done = {}
+    while engine.busy:
+        for f in engine.step()[1]:
+            done[f.song_id] = f
+    assert {i: (f.tokens, f.failed) for i, f in done.items()} == \
+        {i: (alone[i].tokens, alone[i].failed) for i in done}
+    with pytest.raises(ValueError):
+        Engine(model, gen, 4, urgent_rows=4)

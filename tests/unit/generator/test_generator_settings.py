@@ -85,3 +85,9 @@ def test_more_new_tokens_than_the_model_has_positions_names_the_setting(family, 
     assert GeneratorSettings.from_env({**env, "GENERATOR_MAX_NEW_TOKENS": "256"}).max_new_tokens == 256
     with pytest.raises(SettingsError, match="GENERATOR_MAX_NEW_TOKENS=2000 exceeds the 256 positions"):
         GeneratorSettings.from_env({**env, "GENERATOR_MAX_NEW_TOKENS": "2000"})
+
+
+def test_urgent_rows_must_leave_a_row_for_pregeneration():
+    assert GeneratorSettings.from_env({"GENERATOR_MAX_BATCH": "16", "GENERATOR_URGENT_ROWS": "4"}).urgent_rows == 4
+    with pytest.raises(SettingsError, match="GENERATOR_URGENT_ROWS=16"):
+        GeneratorSettings.from_env({"GENERATOR_MAX_BATCH": "16", "GENERATOR_URGENT_ROWS": "16"})
