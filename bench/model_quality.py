@@ -215,34 +215,11 @@ def table(columns: dict[str, dict]) -> str:
     return "\n".join(out)
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """A bad argument is one line naming it and exit status 2, not a usage dump."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
-
-
-def at_least(minimum: int):
-    def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {minimum}")
-        return int(text)
-    parse.__name__ = "whole number"
-    return parse
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
-    return value
-
-
 def main(argv: list[str] | None = None) -> dict:
-    p = OneLineParser(prog="bench/model_quality.py", description=__doc__,
+    from billionsongs.common.cli import Parser, float_above, int_at_least
+
+    at_least = int_at_least
+    p = Parser(prog="bench/model_quality.py", description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", nargs="+", default=[str(DEFAULT_MODEL)], help="one or more model directories")
     p.add_argument("--ids", type=at_least(1), default=100)
@@ -251,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--batch", type=at_least(1), default=25, help="engine rows")
     p.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus" / "songs.csv"),
                    help="the training CSV: held-out real songs and known words (skipped when missing)")
-    p.add_argument("--temperature", type=positive_float, default=None, help="default: the model's")
+    p.add_argument("--temperature", type=float_above(0.0), default=None, help="default: the model's")
     p.add_argument("--top-k", type=at_least(1), default=None, help="default: the model's")
     p.add_argument("--no-repeat-ngram-size", type=at_least(0), default=None, help="default: the model's")
     p.add_argument("--max-new-tokens", type=at_least(1), default=None, help="default: the model's")

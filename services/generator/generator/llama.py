@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from generator.model import KVCache
+from generator.model import KVCache, check_names_and_shapes
 
 
 @dataclass(frozen=True)
@@ -95,15 +95,7 @@ def check_weights(c: LlamaConfig, state: dict[str, torch.Tensor]) -> dict[str, t
     state = dict(state)
     lm_head = state.pop("lm_head.weight", None)
     state = {k: v for k, v in state.items() if not k.endswith("rotary_emb.inv_freq")}  # old checkpoints
-    expected = expected_shapes(c)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"weights do not match the Llama config: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
-    for name, shape in expected.items():
-        if tuple(state[name].shape) != shape:
-            raise ValueError(f"{name}: shape {tuple(state[name].shape)}, expected {shape}")
+    check_names_and_shapes(state, expected_shapes(c), "Llama")
     if lm_head is None:
         if not c.tie_word_embeddings:
             raise ValueError("lm_head.weight is missing and tie_word_embeddings is false")

@@ -64,21 +64,26 @@ def expected_shapes(c: GPTConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def check_names_and_shapes(state: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]],
+                           family: str) -> None:
+    """Raises ValueError naming missing, unexpected or mis-shaped tensors."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"weights do not match the {family} config: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+    for name, shape in expected.items():
+        if tuple(state[name].shape) != shape:
+            raise ValueError(f"{name}: shape {tuple(state[name].shape)}, expected {shape}")
+
+
 def check_weights(c: GPTConfig, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Strip the ``transformer.`` prefix and check every name and shape, failing loudly."""
     state = {k.removeprefix("transformer."): v for k, v in state.items()}
     lm_head = state.pop("lm_head.weight", None)
     # Causal-mask buffers of old checkpoints carry no weights.
     state = {k: v for k, v in state.items() if not k.endswith((".attn.bias", ".attn.masked_bias"))}
-    expected = expected_shapes(c)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"weights do not match the GPT-2 config: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
-    for name, shape in expected.items():
-        if tuple(state[name].shape) != shape:
-            raise ValueError(f"{name}: shape {tuple(state[name].shape)}, expected {shape}")
+    check_names_and_shapes(state, expected_shapes(c), "GPT-2")
     if lm_head is not None and tuple(lm_head.shape) != (c.vocab_size, c.n_embd):
         raise ValueError(f"lm_head.weight: shape {tuple(lm_head.shape)}")
     if lm_head is not None:

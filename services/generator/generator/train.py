@@ -38,6 +38,9 @@ from .corpus import (CorpusError, epoch_order, find_csv_files, group_weights, ma
 from .songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song
 
 CHECKPOINT = "checkpoint.pt"
+# Positions the served prompt may take besides the new tokens: end-of-text and
+# the title marker (one token when it is a special token, 5 in SmolLM2's vocabulary).
+PROMPT_ROOM = 8
 BASE = "base"  # run-dir subfolder: the tokenizer and model config the run started from
 
 
@@ -89,8 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sample-every", type=int_at_least(0), default=0, help="print sample songs every N steps (0: never)")
     p.add_argument("--top-k", type=int_at_least(1), default=40, help="sampling the model is served with (generation_config)")
     p.add_argument("--temperature", type=float_above(0.0), default=1.0, help="sampling temperature it is served with")
-    p.add_argument("--max-new-tokens", type=int_at_least(1), default=1024,
-                   help="the longest song it is served with, in tokens (a longer one fails)")
+    p.add_argument("--max-new-tokens", type=int_at_least(1), default=None,
+                   help="the longest song it is served with, in tokens (a longer one fails); "
+                        f"default: 1024, or what the model's positions allow after {PROMPT_ROOM} for the prompt")
     p.add_argument("--no-repeat-ngram-size", type=int_at_least(0), default=0,
                    help="no n-gram of this many tokens twice in a song, as it is served (0: off)")
     p.add_argument("--seed", type=int_at_least(0), default=1337)
@@ -148,6 +152,11 @@ def argument_problem(a: argparse.Namespace) -> str | None:
     if a.stop_at > a.steps:
         return f"argument --stop-at: {a.stop_at} is past --steps {a.steps}"
     positions = model_positions(a)
+    if a.max_new_tokens is None:
+        a.max_new_tokens = max(1, min(1024, positions - PROMPT_ROOM))
+    elif a.max_new_tokens + PROMPT_ROOM > positions:
+        return (f"argument --max-new-tokens: {a.max_new_tokens} tokens and the prompt do not fit the "
+                f"{positions} positions of the model")
     if a.context > positions:
         where = f"--from {a.base_model}" if a.base_model else "--n-positions"
         return f"argument --context: {a.context} tokens do not fit the {positions} positions of {where}"

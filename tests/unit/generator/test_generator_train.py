@@ -101,7 +101,7 @@ def test_output_loads_with_transformers_and_generates_parseable_songs(trained):
     gen = GenerationConfig.from_pretrained(out)
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
     assert (gen.top_k, gen.temperature, gen.max_new_tokens, gen.eos_token_id, gen.do_sample) == (
-        40, 1.0, 1024, eos, True)
+        40, 1.0, 120, eos, True)  # 1024 capped to the 128 positions less the prompt's room
     prompt = torch.tensor([[eos]])
     # Greedy: the tiny model has memorised the songs, so a whole one comes back with its title.
     ids = model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=False, max_new_tokens=100)
@@ -136,7 +136,7 @@ def test_a_finished_run_rewrites_its_output_with_new_sampling_settings(trained):
     gen = GenerationConfig.from_pretrained(out.parent / "resampled")
     assert (gen.top_k, gen.temperature) == (12, 0.8)
     served = GeneratorSettings.from_env({"MODEL_DIR": str(out.parent / "resampled")})
-    assert (served.top_k, served.temperature, served.max_new_tokens) == (12, 0.8, 1024)
+    assert (served.top_k, served.temperature, served.max_new_tokens) == (12, 0.8, 120)  # what the 128 positions allow after the prompt
     # The environment still has the last word.
     assert GeneratorSettings.from_env({"MODEL_DIR": str(out.parent / "resampled"),
                                        "GENERATOR_TEMPERATURE": "1.1"}).temperature == 1.1
@@ -226,7 +226,7 @@ def test_trained_model_round_trips_through_the_generator_engine(trained):
     (["--val-fraction", "1"], "--val-fraction"), (["--dropout", "1.5"], "--dropout"),
     (["--lora-rank", "4"], "--lora-rank"), (["--n-head", "3"], "--n-head"), (["--warmup", "-1"], "--warmup"),
     (["--context", "64", "--n-positions", "32"], "--context"), (["--min-lr", "1"], "--min-lr"),
-    (["--top-k", "²"], "--top-k"),
+    (["--top-k", "²"], "--top-k"), (["--max-new-tokens", "100"], "--max-new-tokens"),
 ])
 def test_every_bad_argument_stops_before_work_with_one_line(corpus, tmp_path, args, named):
     import os
