@@ -106,3 +106,36 @@ def test_serve_stops_on_sigterm_and_runs_on_stop():
     with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
         with pytest.raises(grpc.RpcError):
             health_status(channel)
+
+
+def test_a_stream_closed_by_its_caller_counts_as_cancelled_not_unknown():
+    """The generator's StreamSong logged UNKNOWN when the web stopped reading
+    after the finished song: a closed stream is CANCELLED."""
+    from billionsongs.common.grpcserver import ObservingInterceptor
+
+    method = "/billionsongs.v1.Generator/StreamSong"
+
+    def stream(request, context):
+        while True:
+            yield generator_pb2.StreamSongResponse()
+
+    class Details:
+        invocation_metadata = ()
+
+    Details.method = method
+    handler = ObservingInterceptor().intercept_service(
+        lambda details: grpc.unary_stream_rpc_method_handler(stream), Details())
+
+    class Context:
+        def code(self):
+            return None
+
+    def count(code):
+        return REGISTRY.get_sample_value("grpc_server_handled_total",
+                                         {"grpc_method": method, "grpc_code": code}) or 0
+
+    before = (count("CANCELLED"), count("UNKNOWN"))
+    responses = handler.unary_stream(generator_pb2.GetSongRequest(song_id=1), Context())
+    next(responses)
+    responses.close()
+    assert (count("CANCELLED"), count("UNKNOWN")) == (before[0] + 1, before[1])

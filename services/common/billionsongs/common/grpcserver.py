@@ -55,10 +55,12 @@ class ObservingInterceptor(grpc.ServerInterceptor):
             request_id_var.set(incoming_id or new_request_id())
             return time.perf_counter()
 
-        def finish(start, context, failed: bool):
+        def finish(start, context, failed: bool, cancelled: bool = False):
             elapsed = time.perf_counter() - start
             RPC_LATENCY.labels(method).observe(elapsed)
-            code = "UNKNOWN" if failed and _code_of(context) == "OK" else _code_of(context)
+            code = _code_of(context)
+            if code == "OK" and (failed or cancelled):
+                code = "CANCELLED" if cancelled else "UNKNOWN"
             RPC_COUNT.labels(method, code).inc()
             if not method.startswith(_QUIET_PREFIX):
                 access_log.info("%s %s", method, code, extra=log_fields(
@@ -79,12 +81,17 @@ class ObservingInterceptor(grpc.ServerInterceptor):
         def wrap_stream(behavior):
             def wrapper(request, context):
                 start = begin()
-                failed = True
+                failed, cancelled = True, False
                 try:
                     yield from behavior(request, context)
                     failed = False
+                except GeneratorExit:
+                    # The stream was closed before its end (the caller went
+                    # away): a cancellation, not a handler error.
+                    cancelled = True
+                    raise
                 finally:
-                    finish(start, context, failed)
+                    finish(start, context, failed, cancelled)
             return wrapper
 
         if handler.unary_unary:
