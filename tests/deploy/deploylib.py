@@ -19,12 +19,12 @@ KUSTOMIZATIONS = {"base": K8S / "base", "dev": K8S / "overlays" / "dev", "gpu": 
 SERVICES = ("web", "generator", "votes", "pregen")
 KUBERNETES_VERSION = "1.37.0"
 
-# Ports of the architecture (ARCHITECTURE.md "Contracts", devstack/launcher.py).
+# Ports of the architecture (docs/architecture.md "Contracts", devstack/launcher.py).
 GRPC_PORTS = {"generator": 50051, "votes": 50052}
 METRICS_PORTS = {"generator": 9101, "votes": 9102, "pregen": 9103, "web": 9104}
 WEB_PORT = 8000
 
-# Who calls whom (ARCHITECTURE.md "Services"): the only paths the network
+# Who calls whom (docs/architecture.md "Services"): the only paths the network
 # policies may open inside the namespace.
 PATHS = {
     ("web", "generator", 50051), ("web", "votes", 50052), ("web", "redis", 6379),
@@ -32,7 +32,7 @@ PATHS = {
     ("votes", "postgres", 5432),
 }
 
-# The environment each service must get (ARCHITECTURE.md, the deployment brief).
+# The environment each service must get (docs/architecture.md, the deployment brief).
 CONTRACT_ENV = {
     "generator": {"GENERATOR_LISTEN", "MODEL_DIR", "GENERATOR_DEVICE", "GENERATOR_DTYPE",
                   "GENERATOR_WORKER_MODE", "GENERATOR_WORKERS", "GENERATOR_MAX_BATCH",

@@ -1,4 +1,4 @@
-"""The model release id (ARCHITECTURE.md invariant 2): a hash of the weights,
+"""The model release id (docs/architecture.md, invariant 2): a hash of the weights,
 the tokenizer and every setting that changes the text. It is in every Song and
 in every cache key, so a new model never serves old text."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The JSON API, exactly as the table in ARCHITECTURE.md. Ids are strings in JSON:
+"""The JSON API, exactly as the table in docs/architecture.md. Ids are strings in JSON:
 uint64 does not survive JavaScript numbers. Same session cookie as the pages; every
 POST/PUT/DELETE carries X-CSRF-Token (CSRFProtect checks it): the csrf_token of GET
 /api/session, and after POST /api/register or /api/login the one in their answer

@@ -1,5 +1,5 @@
 """The JSON API described in OpenAPI 3.0 (served at /api/openapi.json), the same
-calls as the table in ARCHITECTURE.md. The hostile-input tests fuzz the API from it."""
+calls as the table in docs/architecture.md. The hostile-input tests fuzz the API from it."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify

@@ -1,6 +1,6 @@
 """The song page, the song being written, and the vote widget.
 
-The song page is the same for every visitor (invariant 4): public, long s-maxage,
+The song page is the same for every visitor (docs/architecture.md, invariant 4): public, long s-maxage,
 a strong ETag from (model release, id, site version), no session access. What is
 personal (votes, sign-in) lives in the vote widget, loaded in an iframe, private.
 """

@@ -1,4 +1,4 @@
-"""The JSON API, as the table in ARCHITECTURE.md."""
+"""The JSON API, as the table in docs/architecture.md."""
 from __future__ import annotations
 
 import pytest

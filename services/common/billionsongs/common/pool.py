@@ -1,7 +1,7 @@
 """The random-song pool and the "Make Random" pick, in one place.
 
 The pregeneration worker fills a pool of ready song ids; every web replica
-picks from it. Both live in Redis, keyed by model release (invariant 2), so a
+picks from it. Both live in Redis, keyed by model release (docs/architecture.md, invariant 2), so a
 new model never hands out ids whose cached text belongs to the old one.
 
 Redis keys (``<release>`` is the model release id):

@@ -1,5 +1,5 @@
 """The shared song cache in Redis: what the pregeneration worker writes and the
-website reads. Keys name the model release (invariant 2), so a new model never
+website reads. Keys name the model release (docs/architecture.md, invariant 2), so a new model never
 serves old text. Redis holds only what can be rebuilt: every entry can be
 generated again from (release, id).
 
