@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.modeldir import ADAPTER_CONFIG, base_model_dir, is_adapter, model_config
-from generator.songformat import LYRICS_MARKER, TITLE_MARKER, song_prompt
+from generator.songformat import LYRICS_MARKER, SONG_FORMAT, TITLE_MARKER, song_prompt
 
 # Names the scheme sampling.py implements; part of the release id, because a
 # change there changes every song. Bump it with any change to sampling.py.
@@ -73,7 +73,7 @@ def generation_settings(settings, device: str, prompt: str = "<|endoftext|>") ->
     serve different text under an old release's cached pages)."""
     return {"prompt": prompt, "sampling": SAMPLING_SCHEME, "top_k": settings.top_k,
             "temperature": settings.temperature, "max_new_tokens": settings.max_new_tokens,
-            "no_repeat_ngram_size": settings.no_repeat_ngram_size, "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,
+            "no_repeat_ngram_size": settings.no_repeat_ngram_size, "song_format": SONG_FORMAT, "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,
             "torch": torch_version()}
 
 

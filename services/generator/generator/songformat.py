@@ -19,6 +19,9 @@ TITLE_MARKER = "<|title|>"
 LYRICS_MARKER = "<|lyrics|>"
 SPECIAL_TOKENS = (END_OF_TEXT, TITLE_MARKER, LYRICS_MARKER)
 MAX_TITLE_CHARS = 120
+# Names the parsing rules below; part of the release id, because a change in how
+# text is split into title and lyrics changes served songs. Bump it with any such change.
+SONG_FORMAT = "split-song-v2"
 
 
 def song_prompt(writes_titles: bool) -> str:
@@ -40,12 +43,28 @@ class ParsedSong:
     lyrics: str
 
 
+# Trailing characters a first-line title drops ("O my luve's like a red, red rose,").
+_TITLE_TAIL = ",;:—-"
+
+
 def _first_line_title(lyrics: str) -> str:
     for line in lyrics.splitlines():
-        line = line.strip()
+        line = " ".join(line.split())
         if line:
-            return line.rstrip(",;:—-").strip()[:MAX_TITLE_CHARS]
+            return line.rstrip(_TITLE_TAIL).strip()[:MAX_TITLE_CHARS]
     return "Untitled"
+
+
+def _title_so_far(head: str) -> str:
+    """Of a title still being written (no lyrics marker yet), the part no
+    ending can change: a prefix both of the title a lyrics marker would settle
+    (_title) and of the first-line title if none ever comes (_first_line_title).
+    So it stops at the first line's end and holds back a tail that either
+    rule could drop (spaces, and the characters of _TITLE_TAIL)."""
+    for line in head.splitlines():
+        if line.strip():
+            return " ".join(line.split()).rstrip(_TITLE_TAIL + " ")[:MAX_TITLE_CHARS]
+    return ""
 
 
 def _without_markers(text: str) -> str:
@@ -57,11 +76,17 @@ def _without_markers(text: str) -> str:
 
 
 def _settled(text: str) -> str:
-    """``text`` less a tail that may still grow into a marker ("<|ly")."""
-    for cut in range(min(len(text), max(map(len, SPECIAL_TOKENS)) - 1), 0, -1):
-        if any(m.startswith(text[-cut:]) for m in SPECIAL_TOKENS):
-            return text[:-cut]
-    return text
+    """``text`` less a tail that may still grow into a marker ("<|ly"), again
+    and again: "<|" + "<|ly" may become "<|" + "<|lyrics|>" and then, the inner
+    one removed, "<|title|>"."""
+    longest = max(map(len, SPECIAL_TOKENS)) - 1
+    while True:
+        for cut in range(min(len(text), longest), 0, -1):
+            if any(m.startswith(text[-cut:]) for m in SPECIAL_TOKENS):
+                text = text[:-cut]
+                break
+        else:
+            return text
 
 
 def _title(head: str) -> str:
@@ -76,10 +101,11 @@ def split_song(text: str, complete: bool = True) -> ParsedSong:
     marker: the title is what lies between them, the lyrics what follows, less
     any marker written again. Otherwise all of it is lyrics and the title is
     the first lyric line. ``complete=False`` reads a song still being written
-    and returns only what can no longer change: a title once the lyrics marker
-    is there; lyrics without a tail that may become a marker, without trailing
-    spaces and newlines, and never before the song's kind is decided. Each
-    field it returns is therefore a prefix of the finished song's field.
+    and returns only what can no longer change: of a title being written, its
+    first line less a tail either title rule could drop (_title_so_far); lyrics
+    without a tail that may become a marker, without trailing spaces and
+    newlines, and never before the song's kind is decided. Each field it
+    returns is therefore a prefix of the finished song's field.
     """
     text = text.replace(END_OF_TEXT, "")
     if not complete:
@@ -91,7 +117,8 @@ def split_song(text: str, complete: bool = True) -> ParsedSong:
         head, body = text[len(TITLE_MARKER):].split(LYRICS_MARKER, 1)
         title = _title(head)
     elif titled and not complete:
-        return ParsedSong("", "")  # the title is still being written
+        # The title is still being written: show what no ending can change.
+        return ParsedSong(_title_so_far(_settled(_without_markers(text[len(TITLE_MARKER):]))), "")
     else:
         title, body = "", text
     lyrics = _without_markers(body).lstrip("\n ")
@@ -99,8 +126,9 @@ def split_song(text: str, complete: bool = True) -> ParsedSong:
         lyrics = lyrics.rstrip("\n ")
         return ParsedSong(title or _first_line_title(lyrics), lyrics)
     # A title is settled when non-empty; an empty one falls back to the first
-    # lyric line, known only at the end.
-    return ParsedSong(title, lyrics.rstrip("\n "))
+    # lyric line, known only at the end. Removing markers can leave the start of
+    # one at the end ("<|ly" + "<|title|>"): more text may complete and remove it.
+    return ParsedSong(title, _settled(lyrics).rstrip("\n "))
 
 
 def parse_song(text: str) -> ParsedSong:

@@ -48,7 +48,9 @@ def test_pieces_add_up_to_the_text_written_so_far(with_markers):
 
 
 def test_partial_shows_only_what_can_no_longer_change():
-    assert partial("<|title|>Half a ti") == ("", "")             # the title may grow
+    assert partial("<|title|>Half a ti") == ("Half a ti", "")    # the title grows by appending
+    assert partial("<|title|>Red,  red rose, ") == ("Red, red rose", "")  # ", " may be dropped at the end
+    assert partial("<|title|>One line\nand more") == ("One line", "")     # never past the first line
     assert partial("<|tit") == ("", "")                          # a marker half written
     assert partial("just lyrics\n") == ("", "just lyrics")       # trailing newline may end the song
     assert partial("just lyrics<|ly") == ("", "just lyrics")
@@ -90,10 +92,11 @@ def test_song_7_a_title_marker_without_lyrics_marker_is_never_streamed_as_title(
 
 
 FRAGMENTS = ["<|title|>", "<|lyrics|>", "<|endoftext|>", "<|", "ti", "tle|>", "<|ly", "rics|>", "|>", "<",
-             "la", " la", "hold on", "\n", "\n\n", " ", "  ", "é", "🎵", "\x00", "—", ",", "ta"]
+             "la", " la", "hold on", "\n", "\n\n", " ", "  ", "é", "🎵", "\x00", "—", ",", "ta", "\t", "\u2028",
+             ";", "-", ":", "x" * 70]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=30))
 def test_the_stream_adds_up_to_the_finished_song_for_text_markers(without_markers, fragments):
     """Markers made of ordinary tokens (as under the bundled model): any text the model can write."""
