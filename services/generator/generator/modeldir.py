@@ -21,10 +21,13 @@ def base_model_dir(adapter_dir: str | Path, base_models_dir: str | Path | None =
     Raises FileNotFoundError naming the missing directory and how to make it."""
     config = json.loads((Path(adapter_dir) / ADAPTER_CONFIG).read_text())
     name = config.get("base_model_name_or_path") or ""
-    if not name or "/" in name.strip("/") and not Path(name).is_absolute():
+    path = Path(name)
+    # An absolute path, or one directory name under the base-model folder.
+    if not name or (not path.is_absolute() and len(path.parts) != 1):
         raise ValueError(f"{adapter_dir}/{ADAPTER_CONFIG}: base_model_name_or_path {name!r} "
                          f"is not a base-model directory name")
-    path = Path(name) if Path(name).is_absolute() else Path(base_models_dir or DEFAULT_BASE_MODELS_DIR) / name
+    if not path.is_absolute():
+        path = Path(base_models_dir or DEFAULT_BASE_MODELS_DIR) / name
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"the base model {path} of the adapter {adapter_dir} is missing "
                                 f"(run `make base-model`, or set GENERATOR_BASE_MODELS_DIR)")

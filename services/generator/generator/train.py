@@ -102,7 +102,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
-    problem = argument_problem(a)
+    positions = model_positions(a)
+    if a.max_new_tokens is None:
+        a.max_new_tokens = max(1, min(1024, positions - PROMPT_ROOM))
+    problem = argument_problem(a, positions)
     if problem:
         p.error(problem)
     return a
@@ -141,7 +144,7 @@ def model_positions(a: argparse.Namespace) -> int:
     return config.get("n_positions") or config.get("max_position_embeddings") or 0
 
 
-def argument_problem(a: argparse.Namespace) -> str | None:
+def argument_problem(a: argparse.Namespace, positions: int) -> str | None:
     """What is wrong with a combination of arguments, checked before any work; None if nothing."""
     if a.lora_rank and not a.base_model:
         return "argument --lora-rank: needs --from (a LoRA adapter rests on a base model)"
@@ -151,10 +154,7 @@ def argument_problem(a: argparse.Namespace) -> str | None:
         return f"argument --min-lr: {a.min_lr} is above --lr {a.lr}"
     if a.stop_at > a.steps:
         return f"argument --stop-at: {a.stop_at} is past --steps {a.steps}"
-    positions = model_positions(a)
-    if a.max_new_tokens is None:
-        a.max_new_tokens = max(1, min(1024, positions - PROMPT_ROOM))
-    elif a.max_new_tokens + PROMPT_ROOM > positions:
+    if a.max_new_tokens + PROMPT_ROOM > positions:
         return (f"argument --max-new-tokens: {a.max_new_tokens} tokens and the prompt do not fit the "
                 f"{positions} positions of the model")
     if a.context > positions:

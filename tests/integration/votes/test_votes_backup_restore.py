@@ -4,12 +4,7 @@ pg_restore into a fresh PostgreSQL server, and the votes service on the restored
 database finds every account, every vote and every stored song."""
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
-
-import pytest
 
 from billionsongs.v1 import votes_pb2
 from devstack.servers import PostgresServer
@@ -31,19 +26,8 @@ def snapshot(server: PostgresServer, database: str) -> dict[str, str]:
         server.database = previous
 
 
-@pytest.fixture
-def fresh_server():
-    root = Path(tempfile.mkdtemp(prefix="billionsongs-restore-"))
-    root.chmod(0o755)
-    server = PostgresServer(root / "data")
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
-
-
 def test_a_dump_restores_every_vote_and_stored_song(votes, votes_factory, postgres_server, postgres_url,
-                                                    fresh_server, tmp_path):
+                                                    fresh_postgres_server, tmp_path):
     users = {name: votes.register(name).user_id for name in ("ann", "bob", "cyd")}
     ballots = [("ann", 7, UP), ("bob", 7, DOWN), ("cyd", 7, UP), ("ann", 2 ** 63 + 5, DOWN),
                ("bob", 2 ** 64 - 1, UP), ("cyd", 99, UP), ("cyd", 99, NONE)]  # the last one withdrawn
@@ -59,11 +43,11 @@ def test_a_dump_restores_every_vote_and_stored_song(votes, votes_factory, postgr
                     "-p", str(postgres_server.port), "-U", "postgres", "-d", source_db, "-f", str(dump)],
                    check=True, capture_output=True, timeout=120)
     # restore: into a fresh server, an empty database
-    restored_url = fresh_server.create_database("billionsongs")
-    subprocess.run([fresh_server.tool("pg_restore"), "--exit-on-error", "--no-owner", "-h", "127.0.0.1",
-                    "-p", str(fresh_server.port), "-U", "postgres", "-d", "billionsongs", str(dump)],
+    restored_url = fresh_postgres_server.create_database("billionsongs")
+    subprocess.run([fresh_postgres_server.tool("pg_restore"), "--exit-on-error", "--no-owner", "-h", "127.0.0.1",
+                    "-p", str(fresh_postgres_server.port), "-U", "postgres", "-d", "billionsongs", str(dump)],
                    check=True, capture_output=True, timeout=120)
-    assert snapshot(fresh_server, "billionsongs") == before
+    assert snapshot(fresh_postgres_server, "billionsongs") == before
 
     # and the service on it: every vote, every count, every stored song
     restored = votes_factory(restored_url)
