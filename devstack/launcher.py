@@ -247,9 +247,11 @@ class Stack:
             delay = min(30.0, 0.5 * 2 ** min(server.restarts, 6))
             if time.monotonic() - server.started_at < delay:
                 continue
-            with self._servers_lock:
+            with self._servers_lock, server.lock:
                 if self._stopping.is_set():
                     return
+                if not server.exited():
+                    continue  # restarted meanwhile, on purpose (server.restart())
                 log.warning("%s exited with %s; restarting", server.name, server.process.returncode)
                 server.kill()  # what is left of its process group (backends outliving the postmaster)
                 try:

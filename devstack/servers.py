@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -69,6 +70,10 @@ class _ChildServer:
         self.process: subprocess.Popen | None = None
         self.restarts = 0  # starts after the first (the supervisor's restarts)
         self.started_at = 0.0
+        # Held across a deliberate restart, and by the stack's supervisor while
+        # it checks and restarts: it never sees the gap between stop and start
+        # as a crash and starts a second server on the same data.
+        self.lock = threading.RLock()
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -126,8 +131,9 @@ class _ChildServer:
             time.sleep(0.02)
 
     def restart(self) -> None:
-        self.stop()
-        self.start()
+        with self.lock:
+            self.stop()
+            self.start()
 
     def exited(self) -> bool:
         """Started once and not running now (crashed, killed, or stopped)."""
