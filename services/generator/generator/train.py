@@ -84,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float_at_least(0.0), default=0.1)
     p.add_argument("--steps", type=int_at_least(1), default=1000)
     p.add_argument("--warmup", type=int_at_least(0), default=100)
+    p.add_argument("--restart-at", type=int_at_least(1), default=None,
+                   help="a warm restart at this step: warm-up again, then a second cosine to --steps (SGDR)")
     p.add_argument("--stop-at", type=int_at_least(0), default=0,
                    help="stop at this step with a checkpoint, to continue later (--checkpoint latest)")
     p.add_argument("--save-every", type=int_at_least(1), default=200)
@@ -157,6 +159,8 @@ def argument_problem(a: argparse.Namespace, positions: int) -> str | None:
     if a.max_new_tokens + PROMPT_ROOM > positions:
         return (f"argument --max-new-tokens: {a.max_new_tokens} tokens and the prompt do not fit the "
                 f"{positions} positions of the model")
+    if a.restart_at is not None and a.restart_at >= a.steps:
+        return f"argument --restart-at: step {a.restart_at} is not before the last step, {a.steps}"
     if a.context > positions:
         where = f"--from {a.base_model}" if a.base_model else "--n-positions"
         return f"argument --context: {a.context} tokens do not fit the {positions} positions of {where}"
@@ -164,10 +168,19 @@ def argument_problem(a: argparse.Namespace, positions: int) -> str | None:
 
 
 def lr_at(step: int, a: argparse.Namespace) -> float:
-    """Linear warm-up, then cosine decay to min_lr at the last step (nanoGPT)."""
+    """Linear warm-up, then cosine decay to min_lr at the last step (nanoGPT).
+
+    With ``a.restart_at``, two such cycles: the first ends at that step, the
+    second warms up again and ends at the last step; a warm restart
+    (Loshchilov & Hutter, "SGDR", ICLR 2017), so a finished run can be taken
+    further and one command still reproduces the whole of it."""
+    start, end = 0, a.steps
+    if a.restart_at:
+        start, end = (a.restart_at, a.steps) if step >= a.restart_at else (0, a.restart_at)
+    step -= start
     if step < a.warmup:
         return a.lr * (step + 1) / a.warmup
-    progress = min(1.0, (step - a.warmup) / max(1, a.steps - a.warmup))
+    progress = min(1.0, (step - a.warmup) / max(1, end - start - a.warmup))
     return a.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (a.lr - a.min_lr)
 
 

@@ -227,6 +227,7 @@ def test_trained_model_round_trips_through_the_generator_engine(trained):
     (["--lora-rank", "4"], "--lora-rank"), (["--n-head", "3"], "--n-head"), (["--warmup", "-1"], "--warmup"),
     (["--context", "64", "--n-positions", "32"], "--context"), (["--min-lr", "1"], "--min-lr"),
     (["--top-k", "²"], "--top-k"), (["--max-new-tokens", "100"], "--max-new-tokens"),
+    (["--steps", "10", "--restart-at", "10"], "--restart-at"), (["--restart-at", "0"], "--restart-at"),
 ])
 def test_every_bad_argument_stops_before_work_with_one_line(corpus, tmp_path, args, named):
     import os
@@ -277,3 +278,18 @@ def test_control_token_text_in_lyrics_stays_text(corpus, tmp_path):
     ids = encode_song(tokenizer, Song("T", "half <|endoftext|> half <|im_start|>", "", "x:2"))
     assert ids.count(eot) == 1 and ids[-1] == eot  # only the song's own end
     assert END_OF_TEXT in tokenizer.decode(ids[:-1])
+
+
+def test_a_warm_restart_warms_up_again_and_ends_both_cycles_at_the_floor():
+    from generator.train import lr_at, parse_args
+    a = parse_args(["corpus.csv", "--steps", "100", "--warmup", "10", "--lr", "1e-3", "--min-lr", "1e-4",
+                    "--restart-at", "40"])
+    plain = parse_args(["corpus.csv", "--steps", "40", "--warmup", "10", "--lr", "1e-3", "--min-lr", "1e-4"])
+    # The first cycle is the 40-step run's schedule, step for step.
+    assert [lr_at(s, a) for s in range(40)] == [lr_at(s, plain) for s in range(40)]
+    assert lr_at(39, a) == pytest.approx(1e-4, rel=0.05)
+    # Then a fresh warm-up from the floor to the peak, and a cosine down to the floor at the last step.
+    assert lr_at(40, a) == pytest.approx(1e-4)
+    assert lr_at(49, a) == pytest.approx(1e-3)
+    assert lr_at(99, a) == pytest.approx(1e-4, rel=0.05)
+    assert all(lr_at(s, a) >= lr_at(s + 1, a) for s in range(49, 99))
