@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from billionsongs.common.pool import DEFAULT_TARGET_SIZE, DEFAULT_USES_PER_SONG
+from billionsongs.common.songpool import DEFAULT_TARGET_SIZE, DEFAULT_USES_PER_SONG
 from billionsongs.common.settings import (env_choice, env_float, env_int, env_log_level, env_redis_url,
                                           env_str)
 

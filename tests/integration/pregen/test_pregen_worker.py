@@ -11,8 +11,9 @@ from pathlib import Path
 
 import redis
 
-from billionsongs.common.pool import SongPool, TopSongs, pool_key
-from billionsongs.common.songcache import CachedSong, SongCache
+from billionsongs.common.songpool import SongPool, TopSongs, pool_key
+from billionsongs.common.songcache import SongCache
+from billionsongs.common.songs import Song
 from pregen_fakes import (FakeGenerator, FakeVotes, is_failed, start_generator, start_votes,
                       wait_until)
 from devstack.servers import ValkeyServer, free_port
@@ -66,9 +67,9 @@ def test_seeds_the_pool_from_the_cache_before_generating(redis_url, fake_generat
     fake, target = fake_generator
     client = redis.Redis.from_url(redis_url)
     cache = SongCache(client)
-    good = [CachedSong(i, "rel-1", f"t{i}", "l") for i in range(1000, 1030)]
-    failed = [CachedSong(i, "rel-1", "", "", failed=True) for i in range(2000, 2010)]
-    other_release = [CachedSong(i, "rel-0", "t", "l") for i in range(3000, 3010)]
+    good = [Song(i, "rel-1", f"t{i}", "l") for i in range(1000, 1030)]
+    failed = [Song(i, "rel-1", "", "", failed=True) for i in range(2000, 2010)]
+    other_release = [Song(i, "rel-0", "t", "l") for i in range(3000, 3010)]
     cache.put_many(good + failed + other_release)
     w = workers(redis_url, target, pool_target_size=30)
     wait_until(lambda: w.metric("pregen_idle_checks_total") >= 1, what="the pool to fill")
