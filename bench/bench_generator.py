@@ -105,7 +105,8 @@ def bench_transformers(settings, batch: int, new_tokens: int) -> dict:
 
 def bench_per_request(settings, songs: int) -> dict:
     """A fresh worker process per song (one warm spare), through the service's pool."""
-    from generator.pool import WorkerPool
+    from generator.messages import Done
+    from generator.workers import WorkerPool
 
     pool = WorkerPool(dataclasses.replace(settings, worker_mode="per-request", workers=1, max_batch=1))
     pool.start()
@@ -117,10 +118,10 @@ def bench_per_request(settings, songs: int) -> dict:
         seconds = time.perf_counter() - start
     finally:
         pool.stop()
-    bad = [r for r in results if r[0] != "song"]
+    bad = [r for r in results if not isinstance(r, Done)]
     if bad:
         raise RuntimeError(f"per-request mode failed: {bad[0]}")
-    return dict(songs=songs, tokens=sum(r[1].token_count for r in results), seconds=seconds)
+    return dict(songs=songs, tokens=sum(r.token_count for r in results), seconds=seconds)
 
 
 def main(argv=None) -> int:

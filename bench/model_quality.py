@@ -75,7 +75,7 @@ def generate(model_dir: str, ids: list[int], overrides: dict, batch: int) -> tup
     for i in ids:
         r = assemble(tokenizer, i, done[i].tokens, done[i].failed, gen.max_new_tokens, runtime.prefix)
         songs.append({"id": i, "title": r.title, "lyrics": r.lyrics, "ended": not done[i].failed,
-                      "failure": r.failure, "tokens": r.token_count})
+                      "failure": r.failure, "tokens": len(done[i].tokens)})
     sampling = {"top_k": gen.top_k, "temperature": gen.temperature, "max_new_tokens": gen.max_new_tokens,
                 "no_repeat_ngram_size": gen.no_repeat_ngram_size}
     return songs, sampling

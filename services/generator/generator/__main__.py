@@ -39,10 +39,10 @@ def cmd_serve(args) -> int:
     from billionsongs.common.grpcserver import serve
     from billionsongs.common.logs import setup_logging
     from billionsongs.common.metrics import start_metrics_server
-    from generator.pool import WorkerPool
     from generator.release import describe_model
     from generator.server import build_server
     from generator.settings import GeneratorSettings
+    from generator.workers import WorkerPool
 
     settings = load_or_exit("generator", GeneratorSettings.from_env)
     cli.check_listen(PROG, "GENERATOR_LISTEN", settings.listen)
@@ -85,7 +85,7 @@ def cmd_generate(args) -> int:
     for seed in args.seed:
         f = runtime.engine.generate([seed])[seed]
         song = assemble(runtime.tokenizer, seed, f.tokens, f.failed, settings.max_new_tokens, runtime.prefix)
-        print(f"# {song.title}\n(song {seed}, model release {release}, {song.token_count} tokens"
+        print(f"# {song.title}\n(song {seed}, model release {release}, {len(f.tokens)} tokens"
               f"{', FAILED: ' + song.failure if song.failed else ''})\n\n{song.lyrics}\n")
     return 0
 

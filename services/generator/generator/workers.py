@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge
 
+from generator.messages import (Cancel, Cancelled, Done, Event, Expedite, Failed, FromWorker, Generate, Piece, Ready,
+                                StartFailed, Stats, Stop, Stream, ToWorker)
 from generator.settings import GeneratorSettings
-from generator.songs import SongResult
 from generator.worker import worker_main
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,11 @@ class WorkerStartError(RuntimeError):
 
 @dataclass(eq=False)
 class Subscription:
-    """One RPC's interest in some song ids; events arrive on ``events``:
-    ("piece", title, lyrics), ("song", SongResult), ("error", text), ("cancelled",)."""
+    """One RPC's interest in some song ids; ``events`` receives messages.Event values:
+    Piece (streams only), Done, Failed, Cancelled."""
     song_ids: tuple[int, ...]
     stream: bool
-    events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    events: queue.SimpleQueue[Event] = field(default_factory=queue.SimpleQueue)
 
 
 @dataclass(eq=False)
@@ -88,7 +89,7 @@ class WorkerHandle:
     def pid(self) -> int | None:
         return self.process.pid
 
-    def send(self, message) -> None:
+    def send(self, message: ToWorker) -> None:
         self.outbox.put(message)
 
     def close(self) -> None:
@@ -129,7 +130,7 @@ class WorkerPool:
         self.cancelled = 0     # flights dropped because every subscriber left
         self._spawned = 0
         self._stopping = False
-        self._stats: dict[int, dict] = {}
+        self._stats: dict[int, Stats] = {}   # worker index -> its last Stats
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> None:
@@ -159,7 +160,7 @@ class WorkerPool:
             for flight in list(self.flights.values()):
                 self._fail(flight, "the generator is shutting down")
         for w in workers:
-            w.send(("stop",))
+            w.send(Stop())
             w.close()
         for w in workers:
             w.process.join(timeout)
@@ -182,7 +183,7 @@ class WorkerPool:
         sub = Subscription(tuple(dict.fromkeys(song_ids)), stream)
         with self._lock:
             if self._stopping:
-                sub.events.put(("error", "the generator is shutting down"))
+                sub.events.put(Failed("the generator is shutting down"))
                 return sub
             for song_id in sub.song_ids:
                 flight = self.flights.get(song_id)
@@ -195,7 +196,7 @@ class WorkerPool:
                 elif urgent and not flight.urgent:
                     flight.urgent = True
                     if flight.worker is not None:
-                        flight.worker.send(("expedite", song_id))
+                        flight.worker.send(Expedite(song_id))
                     else:
                         self.pending.remove(flight)
                         self.pending.appendleft(flight)
@@ -203,9 +204,9 @@ class WorkerPool:
                 if stream and not flight.stream:
                     flight.stream = True
                     if flight.worker is not None:
-                        flight.worker.send(("stream", song_id))
+                        flight.worker.send(Stream(song_id))
                 if stream and (flight.title or flight.lyrics):
-                    sub.events.put(("piece", flight.title, flight.lyrics))  # catch up
+                    sub.events.put(Piece(song_id, flight.title, flight.lyrics))  # catch up
             self._pump()
         return sub
 
@@ -223,12 +224,12 @@ class WorkerPool:
                 self.cancelled += 1
                 if flight.worker is not None:
                     flight.worker.flights.discard(song_id)
-                    flight.worker.send(("cancel", song_id))
+                    flight.worker.send(Cancel(song_id))
                 else:
                     self.pending.remove(flight)
             self._update_queue_gauge()
             self._lock.notify_all()
-        sub.events.put(("cancelled",))  # wakes a handler still waiting
+        sub.events.put(Cancelled())  # wakes a handler still waiting
 
     # -- dispatch (lock held) -----------------------------------------------
     def _pump(self) -> None:
@@ -257,7 +258,7 @@ class WorkerPool:
             for urgent in (True, False):
                 ids = [f.song_id for f in flights if f.stream == stream and f.urgent == urgent]
                 if ids:
-                    w.send(("songs", ids, stream, urgent))
+                    w.send(Generate(tuple(ids), stream, urgent))
         for f in flights:
             f.worker, f.attempts = w, f.attempts + 1
             f.written_title = f.written_lyrics = ""
@@ -273,37 +274,38 @@ class WorkerPool:
     def _fail(self, flight: Flight, reason: str) -> None:
         self.flights.pop(flight.song_id, None)
         for sub in flight.subscribers:
-            sub.events.put(("error", reason))
+            sub.events.put(Failed(reason))
 
     def _update_queue_gauge(self) -> None:
-        waiting = sum(s.get("waiting", 0) for s in self._stats.values())
+        waiting = sum(s.waiting for s in self._stats.values())
         QUEUE_DEPTH.set(len(self.pending) + waiting)
 
     # -- from the workers' reader threads -------------------------------------
-    def _on_message(self, w: WorkerHandle, message) -> None:
-        kind = message[0]
+    def _on_message(self, w: WorkerHandle, message: FromWorker) -> None:
         with self._lock:
-            if kind == "ready":
-                w.ready = True
-                self.device = self.device or message[1]["device"]
-                self._pump()
-            elif kind == "error":
-                w.error = message[1]
-                log.error("worker %s failed to start:\n%s", w.pid, message[1])
-            elif kind == "piece":
-                self._on_piece(w, *message[1:])
-            elif kind == "done":
-                self._on_done(w, message[1])
-            elif kind == "stats":
-                self._on_stats(w, message[1])
+            match message:
+                case Ready(device=device):
+                    w.ready = True
+                    self.device = self.device or device
+                    self._pump()
+                case StartFailed(error=error):
+                    w.error = error
+                    log.error("worker %s failed to start:\n%s", w.pid, error)
+                case Piece():
+                    self._on_piece(w, message)
+                case Done():
+                    self._on_done(w, message)
+                case Stats():
+                    self._on_stats(w, message)
             self._lock.notify_all()
 
-    def _on_piece(self, w: WorkerHandle, song_id: int, title: str, lyrics: str) -> None:
+    def _on_piece(self, w: WorkerHandle, piece: Piece) -> None:
+        song_id = piece.song_id
         flight = self.flights.get(song_id)
         if flight is None or flight.worker is not w:
             return
-        flight.written_title += title
-        flight.written_lyrics += lyrics
+        flight.written_title += piece.title
+        flight.written_lyrics += piece.lyrics
         # After a retry the song is written again from the start; deliver only
         # what goes past the text the streams already have.
         new_title = flight.written_title[len(flight.title):]
@@ -314,22 +316,23 @@ class WorkerPool:
         flight.lyrics += new_lyrics
         for sub in flight.subscribers:
             if sub.stream:
-                sub.events.put(("piece", new_title, new_lyrics))
+                sub.events.put(Piece(song_id, new_title, new_lyrics))
 
-    def _on_done(self, w: WorkerHandle, result: SongResult) -> None:
-        w.flights.discard(result.song_id)
-        SONGS.labels("failed" if result.failed else "ok").inc()
-        TOKENS.inc(result.token_count)
-        flight = self.flights.get(result.song_id)
+    def _on_done(self, w: WorkerHandle, done: Done) -> None:
+        song_id = done.song.song_id
+        w.flights.discard(song_id)
+        SONGS.labels("failed" if done.song.failed else "ok").inc()
+        TOKENS.inc(done.token_count)
+        flight = self.flights.get(song_id)
         if flight is None or flight.worker is not w:
             return
-        del self.flights[result.song_id]
+        del self.flights[song_id]
         for sub in flight.subscribers:
-            sub.events.put(("song", result))
+            sub.events.put(done)
 
-    def _on_stats(self, w: WorkerHandle, stats: dict) -> None:
+    def _on_stats(self, w: WorkerHandle, stats: Stats) -> None:
         self._stats[w.index] = stats
-        BATCH_FILL.set(sum(s["active"] for s in self._stats.values())
+        BATCH_FILL.set(sum(s.active for s in self._stats.values())
                        / (len(self._stats) * self.settings.max_batch))
         self._update_queue_gauge()
 

@@ -11,7 +11,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc
-from generator.pool import WorkerPool
+from generator.messages import Done
+from generator.workers import WorkerPool
 from generator.release import describe_model
 from generator.server import build_server
 
@@ -29,8 +30,8 @@ def make_reference(settings):
     def song(song_id):
         if song_id not in cache:
             f = runtime.engine.generate([song_id])[song_id]
-            cache[song_id] = assemble(runtime.tokenizer, song_id, f.tokens, f.failed,
-                                      settings.max_new_tokens, runtime.prefix)
+            cache[song_id] = Done(assemble(runtime.tokenizer, song_id, f.tokens, f.failed,
+                                           settings.max_new_tokens, runtime.prefix), len(f.tokens))
         return cache[song_id]
     return song
 
@@ -87,14 +88,14 @@ def lyrics_served(lyrics_settings):
 
 def same(song, ref):
     return (song.song_id, song.title, song.lyrics, song.failed, song.failure, song.token_count) == (
-        ref.song_id, ref.title, ref.lyrics, ref.failed, ref.failure, ref.token_count)
+        ref.song.song_id, ref.song.title, ref.song.lyrics, ref.song.failed, ref.song.failure, ref.token_count)
 
 
 def find_id(reference, failed: bool, start=5000):
     """The first id from ``start`` that succeeds, or that fails by running to the
     length limit (a long song; not one that failed for having no lyrics)."""
     return next(i for i in range(start, start + 500)
-                if reference(i).failed == failed and (not failed or "no end of text" in reference(i).failure))
+                if reference(i).song.failed == failed and (not failed or "no end of text" in reference(i).song.failure))
 
 
 def test_songs_match_the_engine_alone_and_in_batches(served, reference):
@@ -150,7 +151,7 @@ def test_concurrent_requests_for_one_id_generate_it_once(served, reference):
 def test_stream_song_sends_pieces_then_the_song(served, reference):
     stub, _, _ = served
     song_id = find_id(reference, failed=False, start=100)
-    while len(reference(song_id).lyrics) < 20:
+    while len(reference(song_id).song.lyrics) < 20:
         song_id = find_id(reference, failed=False, start=song_id + 1)
     events = list(stub.StreamSong(generator_pb2.GetSongRequest(song_id=song_id), timeout=60))
     pieces, last = events[:-1], events[-1]
@@ -158,7 +159,7 @@ def test_stream_song_sends_pieces_then_the_song(served, reference):
     assert pieces and all(e.WhichOneof("event") == "piece" for e in pieces)
     written = ("".join(e.piece.title for e in pieces), "".join(e.piece.lyrics for e in pieces))
     # The stream adds up to the finished song (one parser for both).
-    assert written == (reference(song_id).title, reference(song_id).lyrics) and written[1]
+    assert written == (reference(song_id).song.title, reference(song_id).song.lyrics) and written[1]
 
 
 def test_deadline_exceeded_stops_the_song(served, reference):
@@ -197,7 +198,7 @@ def test_worker_killed_mid_song_is_replaced_and_the_song_still_answered(lyrics_s
     assert pool.dispatched - before == 2  # retried once, on the new worker
     written = ("".join(e.piece.title for e in events[:-1]), "".join(e.piece.lyrics for e in events[:-1]))
     # Every piece once, none twice after the retry: the finished song exactly.
-    assert written == (reference(song_id).title, reference(song_id).lyrics)
+    assert written == (reference(song_id).song.title, reference(song_id).song.lyrics)
     assert pool.wait_until(lambda: pool.worker_pids() and victim not in pool.worker_pids(), 60)
 
 
@@ -211,7 +212,7 @@ def test_model_info(served, generator_settings):
 
 
 def test_the_server_modules_do_not_import_torch():
-    code = ("import sys, generator.__main__, generator.server, generator.pool, generator.worker;"
+    code = ("import sys, generator.__main__, generator.server, generator.workers, generator.worker;"
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
 

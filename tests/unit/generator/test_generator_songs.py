@@ -3,8 +3,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.randommodel import build_tokenizer
-from generator.songs import PieceTracker, assemble, decode, end_of_text_id, partial, writes_titles
-from generator.songformat import END_OF_TEXT
+from generator.songs import PieceTracker, assemble, decode, end_of_text_id, partial
+from generator.songformat import END_OF_TEXT, TITLE_MARKER
 
 
 @pytest.fixture(scope="module")
@@ -21,16 +21,16 @@ def test_title_and_lyrics_from_a_model_that_writes_titles(with_markers):
     tok = with_markers
     tokens = tok.encode("<|title|>Neon Rain<|lyrics|>under the neon\nunder the rain").ids + [end_of_text_id(tok)]
     song = assemble(tok, 9, tokens, failed=False, max_new_tokens=128)
-    assert writes_titles(tok)
-    assert (song.title, song.lyrics, song.failed, song.failure, song.token_count) == (
-        "Neon Rain", "under the neon\nunder the rain", False, "", len(tokens))
+    assert tok.token_to_id(TITLE_MARKER) is not None
+    assert (song.song_id, song.title, song.lyrics, song.failed, song.failure) == (
+        9, "Neon Rain", "under the neon\nunder the rain", False, "")
 
 
 def test_title_falls_back_to_the_first_lyric_line(without_markers):
     tok = without_markers
     tokens = tok.encode("\nhold on, hold on\nthe road is long").ids
     song = assemble(tok, 9, tokens, failed=True, max_new_tokens=len(tokens))
-    assert not writes_titles(tok)
+    assert tok.token_to_id(TITLE_MARKER) is None
     assert song.title == "hold on, hold on" and song.lyrics == "hold on, hold on\nthe road is long"
     assert song.failed and str(len(tokens)) in song.failure
 
