@@ -86,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     import redis
 
     from billionsongs.common.logs import setup_logging
-    from billionsongs.common.songcache import CachedSong, SongCache
+    from billionsongs.common.songcache import SongCache
+    from billionsongs.common.songs import Song
     from devstack.servers import ValkeyServer
     from bench.minimal_app import create_app as minimal_app
     from web.app import create_app
-    from web.config import WebSettings
+    from web.settings import WebSettings
+    from web.state import state
 
     setup_logging("web", os.environ.get("LOG_LEVEL", "WARNING"), "json")
     valkey = ValkeyServer()
@@ -98,14 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = WebSettings.from_env({"SECRET_KEY": "profile", "REDIS_URL": valkey.url})
         client = redis.Redis.from_url(valkey.url)
-        SongCache(client).put(CachedSong(SONG_ID, RELEASE, "A Song to Profile",
+        SongCache(client).put(Song(SONG_ID, RELEASE, "A Song to Profile",
                                          "la la la, the cache is warm\n" * 24))
         app = create_app({"SETTINGS": settings, "CLIENTS": FixedRelease(), "REDIS": client})
         song_env, hello_env = environ(f"/song/{SONG_ID}"), environ("/")
         status, headers, body = call(app, song_env)
         assert status.startswith("200"), status
         assert minimal_app()(dict(hello_env), lambda *a: None)
-        pages = app.extensions["billionsongs"]["pages"]
+        pages = state(app).page_cache
 
         def through_flask(environ, start_response):
             pages.clear()  # every request renders: the path of a page this worker has not kept yet

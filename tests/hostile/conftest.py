@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "web"))
+from web.state import state
 from web_fakes import FakeGenerator  # noqa: E402
 
 from billionsongs.common.grpcserver import create_server  # noqa: E402
@@ -62,7 +63,7 @@ def hostile_backends(postgres_server):
 
 def make_app(hostile_backends, redis_server, **overrides):
     from web.app import create_app
-    from web.config import WebSettings
+    from web.settings import WebSettings
     generator_target, votes_target, _ = hostile_backends
     values = dict(bind="127.0.0.1:0", workers=1, threads=4, generator_target=generator_target,
                   votes_target=votes_target, redis_url=redis_server.url, secret_key=secrets.token_hex(16),
@@ -77,7 +78,7 @@ def make_app(hostile_backends, redis_server, **overrides):
 def hostile_app(hostile_backends, redis_server):
     app = make_app(hostile_backends, redis_server)
     yield app
-    app.extensions["billionsongs"]["clients"].close()
+    state(app).clients.close()
 
 
 @pytest.fixture

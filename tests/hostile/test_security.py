@@ -5,6 +5,8 @@ cookies, argon2id hashes. Routes come from the app's own URL map, so a new route
 is checked without anyone adding it here."""
 from __future__ import annotations
 
+from web.state import state
+
 import re
 import statistics
 import time
@@ -94,7 +96,7 @@ def test_session_cookie_flags(hostile_backends, redis_server, secure):
     assert ("Strict-Transport-Security" in response.headers) is secure
     hint = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("bs_signed_in=")]
     assert hint and "SameSite=Lax" in hint[0] and ("Secure" in hint[0]) is secure
-    app.extensions["billionsongs"]["clients"].close()
+    state(app).clients.close()
 
 
 # --- sign-in rate limit ---------------------------------------------------------
@@ -119,7 +121,7 @@ def test_sign_in_is_rate_limited_per_account_and_per_address(hostile_backends, r
     page = client.post("/auth/login", data={"username": name, "password": "x-wrong", "csrf_token": token_form},
                        environ_base={"REMOTE_ADDR": "10.0.0.100"})
     assert page.status_code == 429 and "Retry-After" in page.headers
-    app.extensions["billionsongs"]["clients"].close()
+    state(app).clients.close()
 
 
 # --- user enumeration -----------------------------------------------------------
@@ -174,7 +176,7 @@ def test_no_user_enumeration_by_timing(hostile_backends, redis_server):
         unknown, wrong = statistics.median(times["unknown"]), statistics.median(times["wrong"])
         assert wrong > 0.005, "hashes too cheap for this test to mean anything"
         assert 1 / 1.5 < unknown / wrong < 1.5, (unknown, wrong)
-        app.extensions["billionsongs"]["clients"].close()
+        state(app).clients.close()
     finally:
         votes.server.server.stop(None)
         votes.close()

@@ -29,7 +29,7 @@ SETTINGS_HELP = """settings (environment variables; README, Web, has them all):
 def main(argv: list[str] | None = None) -> int:
     cli.Parser(prog=PROG, description="Billion Songs website: Flask under gunicorn.", epilog=SETTINGS_HELP,
                formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
-    from web.config import WebSettings
+    from web.settings import WebSettings
 
     settings = load_or_exit("web", WebSettings.from_env)
     if not settings.bind.startswith("unix:"):

@@ -25,7 +25,7 @@ worker_class = "web.serverlog.RequestIdWorker"
 # (deadlocked, stopped, starved) and the master kills and replaces it. So it is
 # short and does not grow with requests. How long a request may take is the
 # application's business: GENERATION_TIMEOUT_S, the deadline of every generator
-# call (web/config.py, web/clients.py).
+# call (web/settings.py, web/clients.py).
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

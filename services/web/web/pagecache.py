@@ -16,6 +16,8 @@ non-canonical id, a release that cannot be known. Flask marks the responses it
 is willing to have kept (``mark``) with the release and id it rendered, so a
 page is never filed under a release that did not write it. Entries are few
 kilobytes; the least recently used go when ``max_entries`` is reached.
+
+Also here: ``public``/``private``, the Cache-Control every view's answer carries.
 """
 from __future__ import annotations
 
@@ -30,6 +32,21 @@ from billionsongs.common.logs import log_fields, new_request_id, request_id_var
 from web import metrics
 
 log = logging.getLogger("web.access")  # the same lines as web.app's hook
+
+
+def public(response, max_age: int, s_maxage: int):
+    """Cacheable by browsers (``max_age`` s) and the CDN (``s_maxage`` s); the session
+    interface then never sets a cookie (docs/architecture.md, invariant 4)."""
+    response.cache_control.public = True
+    response.cache_control.max_age = max_age
+    response.cache_control.s_maxage = s_maxage
+    return response
+
+
+def private(response):
+    """Per-visitor: never stored by the CDN or the browser."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 MARK = "billionsongs.page_key"
 ENDPOINT = "songs.song"

@@ -35,7 +35,7 @@ def test_generator_down_is_503_json(client, fakes):
     assert response.status_code == 503 and response.get_json()["error"] and response.headers["Retry-After"]
 
 
-def test_random(client):
+def test_random(client, pooled_song):
     response = client.get("/api/random")
     assert response.get_json() == {"id": "4242", "url": "https://songs.example/song/4242"}
     assert response.headers["Cache-Control"] == "private, no-store"

@@ -16,11 +16,10 @@ def test_register_signs_in_and_sets_a_safe_cookie(client, auth):
     assert client.get("/api/session").get_json()["user"] == {"name": "alice"}
 
 
-def test_secure_cookies_behind_https(fakes, redis_url, pick):
+def test_secure_cookies_behind_https(fakes, redis_url):
     from web.app import create_app
     from web_fakes import make_settings
-    app = create_app({"SETTINGS": make_settings(fakes, redis_url, session_cookie_secure=True), "TESTING": True,
-                      "PICK_RANDOM": pick})
+    app = create_app({"SETTINGS": make_settings(fakes, redis_url, session_cookie_secure=True), "TESTING": True})
     client = app.test_client()
     response = client.get("/auth/login", base_url="https://localhost")
     assert "Secure" in response.headers["Set-Cookie"]

@@ -3,6 +3,8 @@ range; anything else is a 400 (query) or 404 (path), never a 500. str.isdigit() 
 yes to "²" and int() says no; int() says yes to "٣", "+5", " 5" and "1_0"."""
 from __future__ import annotations
 
+from web.state import state
+
 from urllib.parse import quote
 
 import pytest
@@ -21,7 +23,7 @@ def test_top_limit_refuses_anything_but_ascii_digits_in_range(client, limit):
 @pytest.mark.parametrize("limit, asked", [("1", 1), ("100", 100), ("010", 10)])
 def test_top_limit_takes_ascii_digits(client, fakes, limit, asked, monkeypatch):
     seen = []
-    clients = client.application.extensions["billionsongs"]["clients"]
+    clients = state(client.application).clients
     original = clients.top_songs
     monkeypatch.setattr(clients, "top_songs", lambda release, n: seen.append(n) or original(release, n))
     response = client.get("/api/top?limit=" + limit)

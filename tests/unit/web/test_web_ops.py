@@ -1,6 +1,8 @@
 """Probes, metrics, request ids and security headers."""
 from __future__ import annotations
 
+from web.state import state
+
 import pytest
 
 PAGES = ["/song/1", "/top", "/privacy", "/auth/login", "/auth/register", "/song/abc", "/healthz", "/api/session"]
@@ -15,7 +17,7 @@ def test_healthz(client):
 def test_healthz_stays_alive_when_the_generator_is_down(client, fakes):
     client.get("/healthz")
     fakes.generator.down = True
-    client.application.extensions["billionsongs"]["release"]._fetched_at = float("-inf")
+    state(client.application).release._fetched_at = float("-inf")
     response = client.get("/healthz")
     assert response.status_code == 200 and response.headers["X-Model-Release"] == "rel-test-1"
 
@@ -81,17 +83,16 @@ def test_unknown_path_and_method(client):
     assert client.delete("/song/1").status_code == 405
 
 
-def test_redis_down_is_503_not_500(fakes, pick):
+def test_redis_down_is_503_not_500(fakes):
     from web.app import create_app
     from web_fakes import make_settings
-    app = create_app({"SETTINGS": make_settings(fakes, "redis://127.0.0.1:1/0"), "TESTING": True,
-                      "PICK_RANDOM": pick})
+    app = create_app({"SETTINGS": make_settings(fakes, "redis://127.0.0.1:1/0"), "TESTING": True})
     assert app.test_client().get("/song/1").status_code == 503
 
 
 def test_settings_require_a_secret_key():
     from billionsongs.common.settings import SettingsError
-    from web.config import WebSettings
+    from web.settings import WebSettings
     with pytest.raises(SettingsError, match="SECRET_KEY"):
         WebSettings.from_env({})
     assert WebSettings.from_env({"SECRET_KEY": "k"}).song_s_maxage == 30 * 24 * 3600

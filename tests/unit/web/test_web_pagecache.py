@@ -8,14 +8,16 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from billionsongs.common.songcache import CachedSong, SongCache
+from billionsongs.common.songcache import SongCache
+from billionsongs.common.songs import Song
+from web.state import state
 from web.app import create_app
 from web.pagecache import PageCache
 from web_fakes import RELEASE, make_settings
 
 
 def pages(app) -> PageCache:
-    return app.extensions["billionsongs"]["pages"]
+    return state(app).page_cache
 
 
 def without_request_id(response) -> list[tuple[str, str]]:
@@ -92,7 +94,7 @@ def test_head_goes_to_flask_and_keeps_nothing(app, client):
     assert len(pages(app)) == 0
 
 
-def test_failed_songs_are_not_kept(app, client, fakes, pick):
+def test_failed_songs_are_not_kept(app, client, fakes):
     fakes.generator.failed_ids.add(13)
     assert client.get("/song/13").status_code == 404
     assert client.get("/song/13").status_code == 404
@@ -102,7 +104,7 @@ def test_failed_songs_are_not_kept(app, client, fakes, pick):
 def test_a_new_release_never_gets_the_old_page(app, client, fakes, redis_client):
     old = client.get("/song/21")
     fakes.generator.release = "rel-test-2"
-    app.extensions["billionsongs"]["release"].expire()
+    state(app).release.expire()
     new = client.get("/song/21")
     assert new.headers["ETag"] != old.headers["ETag"]
     assert "as written by rel-test-2" in new.get_data(as_text=True)
@@ -111,27 +113,26 @@ def test_a_new_release_never_gets_the_old_page(app, client, fakes, redis_client)
 
 def test_page_of_a_newer_release_than_asked_is_not_kept(app, client, fakes, redis_client):
     # The worker still believes in RELEASE; the generator already writes rel-test-2.
-    app.extensions["billionsongs"]["release"].current()
+    state(app).release.current()
     fakes.generator.release = "rel-test-2"
     client.get("/song/22")
     assert len(pages(app)) == 0
 
 
-def test_pages_are_kept_per_root_url(fakes, redis_url, pick):
+def test_pages_are_kept_per_root_url(fakes, redis_url):
     # No PUBLIC_URL: canonical links come from the request's host.
-    app = create_app({"SETTINGS": make_settings(fakes, redis_url, public_url=""), "TESTING": True,
-                      "PICK_RANDOM": pick})
+    app = create_app({"SETTINGS": make_settings(fakes, redis_url, public_url=""), "TESTING": True})
     client = app.test_client()
     one = client.get("/song/30", base_url="http://one.example").get_data(as_text=True)
     two = client.get("/song/30", base_url="http://two.example").get_data(as_text=True)
     again = client.get("/song/30", base_url="http://one.example").get_data(as_text=True)
     assert 'href="http://one.example/song/30"' in one and 'href="http://two.example/song/30"' in two
     assert again == one and len(pages(app)) == 2
-    app.extensions["billionsongs"]["clients"].close()
+    state(app).clients.close()
 
 
 def test_stored_song_page_is_kept_too(app, client, redis_client):
-    SongCache(redis_client).put(CachedSong(99, RELEASE, "From the cache", "cached words"))
+    SongCache(redis_client).put(Song(99, RELEASE, "From the cache", "cached words"))
     first = client.get("/song/99").get_data()
     redis_client.flushall()
     assert client.get("/song/99").get_data() == first
@@ -167,9 +168,9 @@ def test_private_answers_are_never_kept():
     assert len(cache) == 0
 
 
-def test_unknown_release_leaves_the_answer_to_flask(fakes, redis_url, pick):
+def test_unknown_release_leaves_the_answer_to_flask(fakes, redis_url):
     fakes.generator.down = True  # a fresh worker, nothing remembered: Flask's 503 page
-    app = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True, "PICK_RANDOM": pick})
+    app = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True})
     response = app.test_client().get("/song/40")
     assert response.status_code == 503 and len(pages(app)) == 0
-    app.extensions["billionsongs"]["clients"].close()
+    state(app).clients.close()

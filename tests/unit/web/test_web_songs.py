@@ -6,7 +6,10 @@ import threading
 
 import pytest
 
-from billionsongs.common.songcache import CachedSong, SongCache
+from billionsongs.common.songcache import SongCache
+from billionsongs.common.songpool import DEFAULT_USES_PER_SONG, SongPool
+from billionsongs.common.songs import Song
+from web.state import state
 from web_fakes import RELEASE, fake_song
 
 
@@ -46,7 +49,7 @@ def test_etag_depends_on_release_and_id_and_304(client, fakes, app):
     assert "public" in again.headers["Cache-Control"]
     # a new model release changes every ETag, so old text is never revalidated as new
     fakes.generator.release = "rel-test-2"
-    app.extensions["billionsongs"]["release"]._fetched_at = float("-inf")
+    state(app).release._fetched_at = float("-inf")
     assert client.get("/song/5", headers={"If-None-Match": first}).status_code == 200
 
 
@@ -77,13 +80,13 @@ def test_largest_id_works(client):
 
 
 def test_cached_song_needs_no_generator(client, fakes, redis_client):
-    SongCache(redis_client).put(CachedSong(99, RELEASE, "From the cache", "cached words"))
+    SongCache(redis_client).put(Song(99, RELEASE, "From the cache", "cached words"))
     response = client.get("/song/99")
     assert "From the cache" in response.get_data(as_text=True)
     assert fakes.generator.calls == []
 
 
-def test_failed_song_is_404_or_fallback_to_random(client, fakes, pick):
+def test_failed_song_is_404_or_fallback_to_random(client, fakes, pooled_song):
     fakes.generator.failed_ids.add(13)
     assert client.get("/song/13").status_code == 404
     assert fakes.generator.calls == [13]
@@ -103,13 +106,13 @@ def test_generator_down_is_a_friendly_503_and_cached_songs_keep_working(client, 
     assert client.get("/song/1").status_code == 200
 
 
-def test_generator_down_in_a_fresh_worker_still_serves_cached_songs(fakes, redis_url, pick, redis_client):
+def test_generator_down_in_a_fresh_worker_still_serves_cached_songs(fakes, redis_url, redis_client):
     from web.app import create_app
     from web_fakes import make_settings
-    first = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True, "PICK_RANDOM": pick})
+    first = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True})
     first.test_client().get("/song/1")
     fakes.generator.down = True
-    fresh = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True, "PICK_RANDOM": pick})
+    fresh = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True})
     assert fresh.test_client().get("/song/1").status_code == 200
 
 
@@ -122,11 +125,10 @@ def test_voted_song_comes_from_the_votes_service_when_not_cached(client, fakes, 
     assert "Durable title" in response.get_data(as_text=True)
 
 
-def test_slow_generation_streams_the_song_being_written(fakes, redis_url, pick):
+def test_slow_generation_streams_the_song_being_written(fakes, redis_url):
     from web.app import create_app
     from web_fakes import make_settings
-    app = create_app({"SETTINGS": make_settings(fakes, redis_url, stream_after_s=0.05), "TESTING": True,
-                      "PICK_RANDOM": pick})
+    app = create_app({"SETTINGS": make_settings(fakes, redis_url, stream_after_s=0.05), "TESTING": True})
     fakes.generator.piece_delay_s = 0.05
     response = app.test_client().get("/song/555")
     assert response.status_code == 200
@@ -142,12 +144,11 @@ def test_slow_generation_streams_the_song_being_written(fakes, redis_url, pick):
     assert "public" in after.headers["Cache-Control"] and after.headers["ETag"]
 
 
-def test_single_flight_generates_once_for_concurrent_visitors(fakes, redis_url, pick):
+def test_single_flight_generates_once_for_concurrent_visitors(fakes, redis_url):
     from web.app import create_app
     from web_fakes import make_settings
     fakes.generator.piece_delay_s = 0.05
-    apps = [create_app({"SETTINGS": make_settings(fakes, redis_url, stream_after_s=5.0), "TESTING": True,
-                        "PICK_RANDOM": pick}) for _ in range(2)]  # two "replicas"
+    apps = [create_app({"SETTINGS": make_settings(fakes, redis_url, stream_after_s=5.0), "TESTING": True}) for _ in range(2)]  # two "replicas"
     results = []
 
     def visit(app):
@@ -180,24 +181,22 @@ def test_song_page_has_no_inline_script_or_style(client):
     assert "<script src=" in html
 
 
-def test_make_random_redirects_and_is_never_cached(client, pick):
+def test_make_random_redirects_and_is_never_cached(client, pooled_song, redis_client):
     response = client.get("/")
     assert response.status_code == 302
     assert response.headers["Location"] == "/song/4242"
     assert response.headers["Cache-Control"] == "private, no-store"
-    assert pick.calls == [RELEASE]
+    assert SongPool(redis_client, RELEASE).uses_left(4242) == DEFAULT_USES_PER_SONG - 1, "one use spent"
 
 
-def test_make_random_falls_back_to_a_uniform_id_when_the_pool_is_empty(client, pick):
-    pick.next = []
+def test_make_random_falls_back_to_a_fresh_id_when_the_pool_is_empty(client):
     response = client.get("/")
     assert response.status_code == 302
     assert re.fullmatch(r"/song/\d+\?fallback=random", response.headers["Location"])
 
 
 def test_make_random_uses_the_shared_pool(fakes, redis_url, redis_client):
-    """With the real billionsongs.common.pool: a pooled id is served as a clean URL."""
-    from billionsongs.common.pool import SongPool
+    """A pooled id is served as a clean URL."""
     from web_fakes import make_settings
     from web.app import create_app
     SongPool(redis_client, RELEASE).add([2718])
@@ -214,5 +213,5 @@ def test_warming_generator_without_a_release_is_503_not_an_empty_release(client,
     assert fakes.generator.calls == []
     assert not redis_client.keys("song::*")
     fakes.generator.release = "rel-test-1"
-    client.application.extensions["billionsongs"]["release"]._fetched_at = float("-inf")
+    state(client.application).release._fetched_at = float("-inf")
     assert client.get("/song/3").status_code == 200

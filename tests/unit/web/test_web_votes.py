@@ -87,8 +87,9 @@ def test_votes_service_down_keeps_song_pages_working(client, fakes):
 
 def test_vote_on_a_song_with_nul_characters_is_stored_without_them(client, auth, fakes, redis_client):
     """A weak model can write NUL, which PostgreSQL text refuses; the vote must still work."""
-    from billionsongs.common.songcache import CachedSong, SongCache
-    SongCache(redis_client).put(CachedSong(7, "rel-test-1", "Nul\x00title", "la\x00la"))
+    from billionsongs.common.songcache import SongCache
+    from billionsongs.common.songs import Song
+    SongCache(redis_client).put(Song(7, "rel-test-1", "Nul\x00title", "la\x00la"))
     auth.register()
     token = csrf_from(client.get("/song/7/vote").get_data(as_text=True))
     assert client.post("/song/7/vote", data={"vote": "up", "csrf_token": token}).status_code == 303

@@ -10,7 +10,7 @@ import grpc
 
 from billionsongs.common.grpcserver import create_server
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc, votes_pb2, votes_pb2_grpc
-from web.config import WebSettings
+from web.settings import WebSettings
 
 RELEASE = "rel-test-1"
 
