@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .songformat import END_OF_TEXT, SPECIAL_TOKENS, format_song
+from generator.songformat import END_OF_TEXT, SPECIAL_TOKENS, format_song
 
 
 class CorpusError(Exception):

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from .songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER
+from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:

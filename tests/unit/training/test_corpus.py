@@ -6,9 +6,18 @@ import csv
 
 import pytest
 
-from generator.corpus import (CorpusError, Song, epoch_order, group_weights, make_chunks, read_corpus, read_csv,
-                              split_validation, training_text)
 from generator.songformat import END_OF_TEXT, parse_song
+from training.corpus import (
+    CorpusError,
+    Song,
+    epoch_order,
+    group_weights,
+    make_chunks,
+    read_corpus,
+    read_csv,
+    split_validation,
+    training_text,
+)
 
 
 def write_csv(path, rows, header=("title", "lyrics", "book")):

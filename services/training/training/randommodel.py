@@ -1,10 +1,15 @@
 """A small random-initialised GPT-2 with a byte-level BPE tokenizer, saved with
 save_pretrained: the stand-in when the bundled model is missing (`make run`
-says so plainly), and the model of the tests and the bench. Its text is noise."""
+says so plainly), and the model of the tests and the bench. Its text is noise.
+
+    python -m training.randommodel DIR [--n-layer N --n-head N --n-embd N --end-bias X]
+"""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from billionsongs.common import cli
 from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER
 
 _CORPUS = """\
@@ -112,3 +117,32 @@ def make_random_llama(out_dir: str | Path, *, n_layer: int = 2, n_head: int = 4,
     PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=END_OF_TEXT, bos_token=END_OF_TEXT,
                             model_max_length=n_positions).save_pretrained(out_dir)
     return out_dir
+
+
+PROG = "python -m training.randommodel"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write a random GPT-2 to DIR; a bad argument or an unwritable DIR is one line, exit 2."""
+    parser = cli.Parser(prog=PROG, description="Write a small random GPT-2 and tokenizer to DIR "
+                        "(its songs are noise; for tests and make run).")
+    parser.add_argument("dir", metavar="DIR")
+    parser.add_argument("--n-layer", type=cli.int_at_least(1, 64), default=2)
+    parser.add_argument("--n-head", type=cli.int_at_least(1, 64), default=4)
+    parser.add_argument("--n-embd", type=cli.int_at_least(1, 4096), default=128)
+    parser.add_argument("--end-bias", type=cli.float_above(-1e6), default=0.5,
+                        help="lift the end-of-text logit so random songs end (default 0.5)")
+    args = parser.parse_args(argv)
+    if args.n_embd % args.n_head:
+        raise cli.fail(PROG, f"argument --n-embd: {args.n_embd} is not a multiple of --n-head {args.n_head}")
+    try:
+        path = make_random_model(args.dir, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd,
+                                 end_bias=args.end_bias)
+    except OSError as e:
+        raise cli.fail(PROG, f"argument DIR: {args.dir}: {e.strerror or e}") from None
+    print(f"random GPT-2 written to {path} (its songs are noise)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

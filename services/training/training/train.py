@@ -1,6 +1,6 @@
 """Train or fine-tune a GPT-2-family model on song lyrics.
 
-    python -m generator.train DATA... --column lyrics --title-column title \
+    python -m training.train DATA... --column lyrics --title-column title \
         --weight-column book --out models/my-model
 
 DATA are CSV files or folders (files picked by --include). Songs become
@@ -31,11 +31,18 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, GPT2Config, GPT2LMHeadModel
 
 from billionsongs.common.cli import Parser, fail, float_above, int_at_least
-
-from .bpe import add_song_tokens, train_bpe
-from .corpus import (CorpusError, epoch_order, find_csv_files, group_weights, make_chunks, read_corpus,
-                     split_validation, training_text)
-from .songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song
+from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song
+from training.bpe import add_song_tokens, train_bpe
+from training.corpus import (
+    CorpusError,
+    epoch_order,
+    find_csv_files,
+    group_weights,
+    make_chunks,
+    read_corpus,
+    split_validation,
+    training_text,
+)
 
 CHECKPOINT = "checkpoint.pt"
 # Positions the served prompt may take besides the new tokens: end-of-text and
@@ -45,7 +52,7 @@ BASE = "base"  # run-dir subfolder: the tokenizer and model config the run start
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = Parser(prog="python -m generator.train", description=__doc__,
+    p = Parser(prog="python -m training.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", nargs="+", help="CSV files or folders holding them")
     p.add_argument("-i", "--include", default="*.csv", help="file name pattern inside folders")
@@ -91,8 +98,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--save-every", type=int_at_least(1), default=200)
     p.add_argument("--eval-every", type=int_at_least(1), default=200)
     p.add_argument("--eval-batches", type=int_at_least(1), default=20)
-    p.add_argument("--sample-every", type=int_at_least(0), default=0, help="print sample songs every N steps (0: never)")
-    p.add_argument("--top-k", type=int_at_least(1), default=40, help="sampling the model is served with (generation_config)")
+    p.add_argument("--sample-every", type=int_at_least(0), default=0,
+                   help="print sample songs every N steps (0: never)")
+    p.add_argument("--top-k", type=int_at_least(1), default=40,
+                   help="sampling the model is served with (generation_config)")
     p.add_argument("--temperature", type=float_above(0.0), default=1.0, help="sampling temperature it is served with")
     p.add_argument("--max-new-tokens", type=int_at_least(1), default=None,
                    help="the longest song it is served with, in tokens (a longer one fails); "
@@ -494,7 +503,7 @@ def write_adapter_extras(out: Path, model, base_model: str) -> None:
     base = json.loads(source.read_text()) if source.exists() else {}
     (out / "README.md").write_text(
         f"# {out.name}\n\nA LoRA adapter (peft, rank {config.get('r')}, every linear layer) for song lyrics, "
-        f"trained by `python -m generator.train` (arguments in training.json) on public-domain songs.\n\n"
+        f"trained by `python -m training.train` (arguments in training.json) on public-domain songs.\n\n"
         f"Base: `{Path(base_model).name}`"
         + (f", {base.get('base_model')} ({base.get('licence')}), from {base.get('source')}; "
            f"{base.get('weights')}" if base else "") + ".\n"
@@ -506,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         train(a)
     except CorpusError as e:
-        raise fail("python -m generator.train", str(e)) from None
+        raise fail("python -m training.train", str(e)) from None
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from generator.corpus import make_chunks
 from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song
-from generator.train import main, parse_args, train
+from training.corpus import make_chunks
+from training.train import main, parse_args, train
 
 SONGS = [
     ("Row the Boat", "row row row the boat\ngently down the stream\n\nmerrily merrily\nlife is but a dream"),
@@ -33,7 +33,7 @@ def corpus(tmp_path):
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["title", "lyrics", "book"])
-        for copy in range(5):  # 20 rows over two "books", so validation holds out a few
+        for _copy in range(5):  # 20 rows over two "books", so validation holds out a few
             for i, (title, lyrics) in enumerate(SONGS):
                 w.writerow([title, lyrics, "hymns" if i < 3 else "shanties"])
     return path
@@ -75,7 +75,8 @@ def test_training_lowers_the_loss(trained):
     out, report = trained
     tokenizer = AutoTokenizer.from_pretrained(out)
     model = AutoModelForCausalLM.from_pretrained(out).eval()
-    text = END_OF_TEXT + "".join(f"{TITLE_MARKER}{t}{LYRICS_MARKER}{l}{END_OF_TEXT}" for t, l in SONGS)
+    text = END_OF_TEXT + "".join(f"{TITLE_MARKER}{title}{LYRICS_MARKER}{lyrics}{END_OF_TEXT}"
+                                 for title, lyrics in SONGS)
     untrained = AutoModelForCausalLM.from_config(model.config).eval()
     before, after = chunk_loss(untrained, tokenizer, text), chunk_loss(model, tokenizer, text)
     assert after < before - 2.0, (before, after)
@@ -136,7 +137,8 @@ def test_a_finished_run_rewrites_its_output_with_new_sampling_settings(trained):
     gen = GenerationConfig.from_pretrained(out.parent / "resampled")
     assert (gen.top_k, gen.temperature) == (12, 0.8)
     served = GeneratorSettings.from_env({"MODEL_DIR": str(out.parent / "resampled")})
-    assert (served.top_k, served.temperature, served.max_new_tokens) == (12, 0.8, 120)  # what the 128 positions allow after the prompt
+    # 120: what the 128 positions allow after the prompt
+    assert (served.top_k, served.temperature, served.max_new_tokens) == (12, 0.8, 120)
     # The environment still has the last word.
     assert GeneratorSettings.from_env({"MODEL_DIR": str(out.parent / "resampled"),
                                        "GENERATOR_TEMPERATURE": "1.1"}).temperature == 1.1
@@ -181,7 +183,7 @@ def test_fine_tune_from_a_gpt2_without_song_tokens(corpus, tmp_path):
     # A stand-in for GPT-2 124M: byte-level BPE with only <|endoftext|>, a tiny GPT-2.
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer, tok.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-    tok.train_from_iterator([l for _, l in SONGS], trainers.BpeTrainer(
+    tok.train_from_iterator([lyrics for _, lyrics in SONGS], trainers.BpeTrainer(
         vocab_size=280, special_tokens=[END_OF_TEXT], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     base_tok = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=END_OF_TEXT, bos_token=END_OF_TEXT)
     base = tmp_path / "gpt2"
@@ -205,7 +207,8 @@ def test_cli_stops_with_a_clear_message_for_a_bad_corpus(corpus, tmp_path, capsy
 
 
 def test_trained_model_round_trips_through_the_generator_engine(trained):
-    from generator.engine import Engine, GenerationConfig as EngineConfig
+    from generator.engine import Engine
+    from generator.engine import GenerationConfig as EngineConfig
     from generator.model import load_gpt2
     from generator.songformat import TITLE_MARKER
     from generator.songs import assemble, end_of_text_id, load_tokenizer
@@ -234,11 +237,9 @@ def test_every_bad_argument_stops_before_work_with_one_line(corpus, tmp_path, ar
     import os
     import subprocess
     import sys
-    from pathlib import Path
-    root = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(root / "services" / n) for n in ("common", "generator"))}
+    env = dict(os.environ)
     out = tmp_path / "m"
-    proc = subprocess.run([sys.executable, "-m", "generator.train", str(corpus), *TINY, "--out", str(out), *args],
+    proc = subprocess.run([sys.executable, "-m", "training.train", str(corpus), *TINY, "--out", str(out), *args],
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -270,8 +271,8 @@ def test_a_small_corpus_trains_with_a_held_out_part_shorter_than_a_chunk(tmp_pat
 def test_control_token_text_in_lyrics_stays_text(corpus, tmp_path):
     """Text from a CSV never becomes a control token: encode_song keeps
     <|endoftext|> spelled inside a lyric as ordinary tokens."""
-    from generator.corpus import Song
-    from generator.train import encode_song
+    from training.corpus import Song
+    from training.train import encode_song
     tokenizer = AutoTokenizer.from_pretrained(train(parse_args([str(corpus), "--title-column", "title", *TINY,
                                                                 "--steps", "1", "--warmup", "0",
                                                                 "--out", str(tmp_path / "m")])) and tmp_path / "m")
@@ -282,7 +283,7 @@ def test_control_token_text_in_lyrics_stays_text(corpus, tmp_path):
 
 
 def test_a_warm_restart_warms_up_again_and_ends_both_cycles_at_the_floor():
-    from generator.train import lr_at, parse_args
+    from training.train import lr_at, parse_args
     a = parse_args(["corpus.csv", "--steps", "100", "--warmup", "10", "--lr", "1e-3", "--min-lr", "1e-4",
                     "--restart-at", "40"])
     plain = parse_args(["corpus.csv", "--steps", "40", "--warmup", "10", "--lr", "1e-3", "--min-lr", "1e-4"])
