@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "services" / "common"), str(ROOT / "services" / "generator")]
 
 # name -> make_random_model arguments; end_bias -20 keeps end-of-text out of
 # the top-k, so every song of every method runs exactly --new-tokens.
@@ -41,7 +40,7 @@ CONFIGS = {
 
 
 def make_model(directory: Path, config: dict) -> Path:
-    from generator.randommodel import make_random_llama, make_random_model
+    from training.randommodel import make_random_llama, make_random_model
     config = dict(config)
     if config.pop("family", "gpt2") == "llama":
         return make_random_llama(directory, **config)
@@ -76,6 +75,7 @@ def bench_engine(settings, batch: int, new_tokens: int) -> dict:
 def bench_transformers(settings, batch: int, new_tokens: int) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
+
     from generator.model import DTYPES
     from generator.modeldir import base_model_dir, is_adapter
     from generator.runtime import resolve_device
@@ -151,6 +151,7 @@ def main(argv=None) -> int:
 
     import torch
     import transformers
+
     from generator.settings import GeneratorSettings
 
     if args.threads:

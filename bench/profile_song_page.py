@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)] + [str(ROOT / "services" / n) for n in ("common", "web")]
+sys.path.insert(0, str(ROOT))  # devstack/ and bench/, run as a script from anywhere
 
 RELEASE = "rel-profile"
 SONG_ID = 1234567890123
@@ -85,11 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name  # before web.metrics is imported
     import redis
 
+    from bench.minimal_app import create_app as minimal_app
     from billionsongs.common.logs import setup_logging
     from billionsongs.common.songcache import SongCache
     from billionsongs.common.songs import Song
     from devstack.servers import ValkeyServer
-    from bench.minimal_app import create_app as minimal_app
     from web.app import create_app
     from web.settings import WebSettings
     from web.state import state

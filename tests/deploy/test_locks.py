@@ -4,16 +4,12 @@ carries hashes: checked offline, without resolving anything."""
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
-from deploylib import ROOT, SERVICES
-
-sys.path.insert(0, str(ROOT / "tools"))
-import lock  # noqa: E402
+from tests.support.deploylib import SERVICES
+from tools import lock
 
 
 def pins(name: str) -> dict[str, str]:
@@ -26,13 +22,7 @@ def canonical(name: str) -> str:
 
 
 def requirements(name: str) -> list[Requirement]:
-    found = []
-    for path in lock.input_files(ROOT / "services" / name / "requirements.txt"):
-        for line in path.read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line and not line.startswith("-"):
-                found.append(Requirement(line))
-    return found
+    return [Requirement(line) for line in lock.requirements(name)]
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -63,15 +53,18 @@ def test_every_locked_package_is_pinned_with_hashes(name):
 
 
 def test_a_changed_requirement_makes_the_lock_stale(tmp_path, monkeypatch):
-    service = tmp_path / "services" / "web"
-    service.mkdir(parents=True)
-    (tmp_path / "services" / "common").mkdir()
-    (tmp_path / "services" / "common" / "requirements.txt").write_text("grpcio==1.0\n")
-    (service / "requirements.txt").write_text("-r ../common/requirements.txt\nflask==3.0\n")
+    for project, deps in (("common", '["grpcio==1.0"]'), ("web", '["billionsongs-common", "flask==3.0"]')):
+        (tmp_path / "services" / project).mkdir(parents=True)
+        (tmp_path / "services" / project / "pyproject.toml").write_text(
+            f'[project]\nname = "{project}"\ndependencies = {deps}\n[tool.ruff]\nline-length = 120\n')
     monkeypatch.setattr(lock, "ROOT", tmp_path)
     before = lock.inputs_digest("web")
-    (service / "requirements.lock").write_text(f"{lock.INPUT_LINE}{before}\n")
+    assert lock.requirements("web") == ["flask==3.0", "grpcio==1.0"], "our own packages are not from PyPI"
+    (tmp_path / "services" / "web" / "requirements.lock").write_text(f"{lock.INPUT_LINE}{before}\n")
     assert lock.main(["--check", "web"]) == 0
-    (tmp_path / "services" / "common" / "requirements.txt").write_text("grpcio==1.1\n")  # an included file
+    pyproject = tmp_path / "services" / "common" / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("line-length = 120", "line-length = 100"))
+    assert lock.inputs_digest("web") == before, "only the dependencies are the lock's inputs"
+    pyproject.write_text(pyproject.read_text().replace("grpcio==1.0", "grpcio==1.1"))  # common's, included
     assert lock.inputs_digest("web") != before
     assert lock.main(["--check", "web"]) == 1
