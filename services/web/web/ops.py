@@ -5,7 +5,7 @@ a port the Ingress and the CDN never route (web/gunicorn_conf.py).
 """
 from __future__ import annotations
 
-from flask import abort, Blueprint, jsonify, request
+from flask import Blueprint, abort, jsonify, request
 
 from web.pagecache import private
 from web.state import state

@@ -4,8 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from billionsongs.common.settings import (env_bool, env_choice, env_float, env_int, env_log_level, env_redis_url,
-                                          env_str)
+from billionsongs.common.settings import env_bool, env_choice, env_float, env_int, env_log_level, env_redis_url, env_str
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,13 @@ class WebSettings:
     stream_after_s: float
     # Upper bound for one song's generation (the gRPC deadline of StreamSong/GetSong).
     generation_timeout_s: float
+    # Prometheus /metrics of every worker, served by the gunicorn master (0: off); never routed publicly.
+    metrics_port: int
     log_level: str
     log_format: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "WebSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebSettings:
         return cls(
             bind=env_str("WEB_BIND", "0.0.0.0:8000", env),
             workers=env_int("WEB_WORKERS", 2, env, minimum=1),
@@ -60,6 +61,7 @@ class WebSettings:
             login_attempts_per_minute=env_int("LOGIN_ATTEMPTS_PER_MINUTE", 10, env, minimum=1),
             stream_after_s=env_float("STREAM_AFTER_S", 1.0, env, minimum=0.0),
             generation_timeout_s=env_float("GENERATION_TIMEOUT_S", 120.0, env, minimum=1.0),
+            metrics_port=env_int("METRICS_PORT", 0, env, minimum=0, maximum=65535),
             log_level=env_log_level("LOG_LEVEL", "INFO", env),
             log_format=env_choice("LOG_FORMAT", ("json", "text"), "json", env),
         )

@@ -10,8 +10,19 @@ import hashlib
 import random
 import time
 
-from flask import (Blueprint, Response, abort, current_app, g, make_response, redirect, render_template,
-                   request, stream_with_context, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from markupsafe import escape
 from werkzeug.http import is_resource_modified
 

@@ -22,7 +22,6 @@ from billionsongs.common.songcache import SongCache
 from billionsongs.common.songpool import pick_random_song
 from billionsongs.common.songs import Song
 from web import metrics
-
 from web.clients import Clients, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)

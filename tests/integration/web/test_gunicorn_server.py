@@ -76,7 +76,8 @@ def gunicorn(tmp_path):
     (tmp_path / "probe_app.py").write_text(APP)
     port, metrics_port = free_port(), free_port()
     env = base_env()
-    env.update(PYTHONPATH=os.pathsep.join([str(tmp_path), env["PYTHONPATH"]]), WEB_BIND=f"127.0.0.1:{port}",
+    # the probe app is the only module not installed: gunicorn imports it from here
+    env.update(PYTHONPATH=str(tmp_path), WEB_BIND=f"127.0.0.1:{port}", SECRET_KEY="probe",
                WEB_WORKERS="1", WEB_THREADS="4", METRICS_PORT=str(metrics_port), LOG_FORMAT="json",
                LOG_LEVEL="INFO", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
     log = tmp_path / "web.log"
