@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "web"))
-from web.state import state
-from web_fakes import FakeGenerator  # noqa: E402
-
 from billionsongs.common.grpcserver import create_server  # noqa: E402
 from billionsongs.v1 import generator_pb2_grpc  # noqa: E402
+from tests.support.web_fakes import FakeGenerator  # noqa: E402
+from web.state import state
 
 # Songs whose text is hostile: the pages must show it escaped.
 MARKUP_SONG = 666
@@ -69,7 +65,7 @@ def make_app(hostile_backends, redis_server, **overrides):
                   votes_target=votes_target, redis_url=redis_server.url, secret_key=secrets.token_hex(16),
                   session_cookie_secure=False, song_s_maxage=2592000, song_max_age=3600, public_url="",
                   proxy_hops=0, login_attempts_per_minute=100000, stream_after_s=5.0, generation_timeout_s=10.0,
-                  log_level="WARNING", log_format="text")
+                  metrics_port=0, log_level="WARNING", log_format="text")
     values.update(overrides)
     return create_app({"SETTINGS": WebSettings(**values)})
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from conftest import api_token, register
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
 from schemathesis.checks import not_a_server_error
-
-from conftest import api_token, register
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 
 @pytest.fixture(scope="module")

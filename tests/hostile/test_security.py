@@ -5,16 +5,15 @@ cookies, argon2id hashes. Routes come from the app's own URL map, so a new route
 is checked without anyone adding it here."""
 from __future__ import annotations
 
-from web.state import state
-
 import re
 import statistics
 import time
 
 import psycopg
 import pytest
-
 from conftest import MARKUP_SONG, api_token, csrf_from, make_app, new_name, register
+
+from web.state import state
 
 pytestmark = pytest.mark.timeout(240)
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -52,7 +51,7 @@ def test_every_state_changing_route_needs_a_csrf_token(hostile_app):
     assert len(mutating) >= 8, mutating  # register, login, logout (page + API), votes (page + API)
     other_client, _ = signed_in_client(hostile_app)
     foreign_token = api_token(other_client)
-    for method, url, endpoint in mutating:
+    for method, url, _endpoint in mutating:
         for headers in ({}, {"X-CSRF-Token": "forged"}, {"X-CSRF-Token": foreign_token}):
             client, name = signed_in_client(hostile_app)
             response = client.open(url, method=method, headers=headers,

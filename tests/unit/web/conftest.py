@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import redis as redis_lib
 
-from web.state import state
+from tests.support.web_fakes import RELEASE, AuthActions, FakeBackends, make_settings
 from web.app import create_app
-from web_fakes import RELEASE, AuthActions, FakeBackends, make_settings
+from web.state import state
 
 
 @pytest.fixture(scope="session")
@@ -20,8 +20,8 @@ def backends():
 @pytest.fixture
 def fakes(backends):
     """The shared fake servers, reset to a healthy state for each test."""
-    backends.generator.__init__()
-    backends.votes.__init__()
+    backends.generator.reset()
+    backends.votes.reset()
     return backends
 
 
