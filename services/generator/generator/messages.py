@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from billionsongs.common.songs import Song
 
-
 # -- server -> worker ---------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -12,8 +12,19 @@ import signal
 import time
 import traceback
 
-from generator.messages import (Cancel, Done, Expedite, Generate, Piece, Ready, StartFailed, Stats, Stop,
-                                Stream, ToWorker)
+from generator.messages import (
+    Cancel,
+    Done,
+    Expedite,
+    Generate,
+    Piece,
+    Ready,
+    StartFailed,
+    Stats,
+    Stop,
+    Stream,
+    ToWorker,
+)
 
 STATS_INTERVAL_S = 0.5
 

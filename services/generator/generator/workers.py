@@ -21,8 +21,23 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge
 
-from generator.messages import (Cancel, Cancelled, Done, Event, Expedite, Failed, FromWorker, Generate, Piece, Ready,
-                                StartFailed, Stats, Stop, Stream, ToWorker)
+from generator.messages import (
+    Cancel,
+    Cancelled,
+    Done,
+    Event,
+    Expedite,
+    Failed,
+    FromWorker,
+    Generate,
+    Piece,
+    Ready,
+    StartFailed,
+    Stats,
+    Stop,
+    Stream,
+    ToWorker,
+)
 from generator.settings import GeneratorSettings
 from generator.worker import worker_main
 

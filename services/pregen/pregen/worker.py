@@ -22,10 +22,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from redis.exceptions import RedisError
 
 from billionsongs.common.logs import log_fields
-from billionsongs.common.songpool import SongPool, TopSongs
 from billionsongs.common.songcache import SongCache
+from billionsongs.common.songpool import SongPool, TopSongs
 from billionsongs.common.songs import Song
-
 from pregen.clients import GeneratorClient, VotesClient
 from pregen.settings import Settings
 
