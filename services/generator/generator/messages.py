@@ -53,7 +53,6 @@ class Stop:
 class Ready:
     """The model is loaded and warm."""
     device: str    # "cpu" or "cuda": part of the model release id
-    pid: int
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ A one-shot worker (per-request mode) generates one song and exits.
 """
 from __future__ import annotations
 
-import os
 import signal
 import time
 import traceback
@@ -49,7 +48,7 @@ def worker_main(conn, settings, one_shot: bool) -> None:
         return
     engine, tokenizer = runtime.engine, runtime.tokenizer
     try:
-        conn.send(Ready(runtime.device, os.getpid()))
+        conn.send(Ready(runtime.device))
     except OSError:
         conn.close()
         return  # the server stopped while this worker was loading
