@@ -7,10 +7,11 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint venv system-deps protos lock bench clean model base-model
 
+# Every service installed editable (-e in requirements-dev.txt): the code is the
+# checkout's, its console scripts land in .venv/bin, and nothing needs a PYTHONPATH.
 $(STAMP): requirements-dev.txt $(wildcard services/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# every service editable (-e in requirements-dev.txt): the code is the checkout's, no PYTHONPATH
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
