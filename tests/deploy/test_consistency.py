@@ -68,7 +68,7 @@ def test_every_variable_set_is_one_the_service_reads(service):
 
 
 def test_env_reader_finds_required_and_optional_reads(tmp_path, monkeypatch):
-    import deploylib
+    from tests.support import deploylib
     package = tmp_path / "services" / "demo" / "demo"
     package.mkdir(parents=True)
     (package / "__main__.py").write_text("")

@@ -39,11 +39,15 @@ def resolved_bases(path: Path) -> list[str]:
     steps = instructions(path)
     args = dict(re.match(r"(\w+)=(\S+)", rest).groups() for word, rest in steps
                 if word == "ARG" and "=" in rest)
-    bases = []
+    bases, stages = [], {}
     for word, rest in steps:
         if word == "FROM":
             image = rest.split()[0]
-            bases.append(re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image))
+            # FROM <earlier stage> builds on that stage's base image
+            base = stages.get(image) or re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
+            bases.append(base)
+            if " AS " in rest.upper():
+                stages[rest.split()[-1]] = base
     return bases
 
 
