@@ -7,19 +7,12 @@ import json
 
 import psycopg
 import pytest
-from conftest import (
-    FAILED_SONG,
-    MARKUP_SONG,
-    MARKUP_TITLE,
-    NUL_SONG,
-    api_token,
-    csrf_from,
-    new_name,
-    register,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
+
+from tests.support.hostile import FAILED_SONG, MARKUP_SONG, MARKUP_TITLE, NUL_SONG, api_token, new_name, register
+from tests.support.web_fakes import csrf_from
 
 pytestmark = pytest.mark.timeout(240)
 

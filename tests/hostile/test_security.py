@@ -11,8 +11,9 @@ import time
 
 import psycopg
 import pytest
-from conftest import MARKUP_SONG, api_token, csrf_from, make_app, new_name, register
 
+from tests.support.hostile import MARKUP_SONG, api_token, make_app, new_name, register
+from tests.support.web_fakes import csrf_from
 from web.state import state
 
 pytestmark = pytest.mark.timeout(240)
