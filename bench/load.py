@@ -74,12 +74,16 @@ def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> dict:
 
 
 def minimal_site(ports: Ports, env: dict) -> tuple[subprocess.Popen, str]:
-    """The minimal page under the exact gunicorn command and settings of web."""
+    """The minimal page under the exact gunicorn command and settings of web (the
+    command billionsongs-web runs, web.__main__.GUNICORN, with the minimal app)."""
+    from web.__main__ import GUNICORN
     port = free_port()
     spec = next(s for s in service_specs(ports, "", "", Path("."), "x") if s.name == "web")
-    argv = spec.argv[:-1] + ["bench.minimal_app:create_app()"]
-    process = subprocess.Popen(argv, env={**base_env(), **env, "WEB_BIND": f"127.0.0.1:{port}"}, cwd=ROOT,
-                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [sys.executable, *GUNICORN[:-1], "bench.minimal_app:create_app()"]
+    # web's settings (the configuration reads WebSettings), on a port of its own, no metrics
+    env = {**base_env(), **spec.env, **env, "WEB_BIND": f"127.0.0.1:{port}", "METRICS_PORT": "0"}
+    process = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_port(port, 60, process=process)
     return process, f"http://127.0.0.1:{port}/"
 

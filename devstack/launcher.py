@@ -186,9 +186,8 @@ class Stack:
         self.redis.start()
         log.info("postgres on %s, valkey on %s", self.postgres.url, self.redis.url)
         model_dir = ensure_model(self.model_dir, self.state_dir)
-        self.services = [s for s in service_specs(
-            self.ports, self.postgres.url, self.redis.url, model_dir,
-            self._secret_key()) if s.available()]
+        self.services = service_specs(self.ports, self.postgres.url, self.redis.url, model_dir,
+                                      self._secret_key())
         for spec in self.services:
             spec.env = {**base_env(), **spec.env, **self.extra_env}
             self._spawn(spec)

@@ -146,7 +146,8 @@ def test_metrics_come_from_the_master_on_their_own_port(gunicorn):
 def test_the_heartbeat_does_not_follow_the_generation_timeout(monkeypatch):
     import importlib
 
-    import web.gunicorn_conf as conf
+    monkeypatch.setenv("SECRET_KEY", "test")  # the configuration reads WebSettings, which require it
     monkeypatch.setenv("GENERATION_TIMEOUT_S", "600")
+    import web.gunicorn_conf as conf
     assert importlib.reload(conf).timeout == 30
     assert conf.worker_class == "web.serverlog.RequestIdWorker" and conf.logger_class == "web.serverlog.JsonLogger"
