@@ -13,9 +13,8 @@ from web import auth
 from web.auth import current_user, sign_in
 from web.clients import Unauthenticated
 from web.errors import NoSuchSong, error_response
-from web.pagecache import private, public
-from web.pages import TOP_MAX_AGE
-from web.songs import random_pick, ready_song, song_etag
+from web.pagecache import TOP_MAX_AGE, private, public, song_etag
+from web.songstore import random_pick, ready_song
 from web.state import state
 
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -7,13 +7,12 @@ from pathlib import Path
 from flask import Blueprint, current_app, make_response, redirect, render_template
 
 from web.auth import current_user, login_required
-from web.pagecache import private, public
-from web.songs import random_song_url
+from web.pagecache import TOP_MAX_AGE, private, public
+from web.songstore import random_song_url
 from web.state import state
 
 bp = Blueprint("pages", __name__)
 
-TOP_MAX_AGE = 300  # Top 10 may be five minutes old, at the CDN and in browsers
 WELL_KNOWN_MAX_AGE = 86400  # /favicon.ico and /robots.txt: unversioned URLs, a day is fresh enough
 
 # Crawlers may read songs, Top 10 and the privacy page; sign-in forms, the per-visitor

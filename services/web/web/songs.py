@@ -6,8 +6,6 @@ personal (votes, sign-in) lives in the vote widget, loaded in an iframe, private
 """
 from __future__ import annotations
 
-import hashlib
-import random
 import time
 
 from flask import (
@@ -32,30 +30,11 @@ from web import metrics, pagecache
 from web.auth import current_user
 from web.clients import ServiceError, Unavailable
 from web.errors import NoSuchSong
-from web.pagecache import private, public
-from web.songstore import Piece, random_song_id
+from web.pagecache import private, public, song_etag
+from web.songstore import Piece, random_song_url, ready_song
 from web.state import state
 
 bp = Blueprint("songs", __name__)
-
-
-def random_pick(rng: random.Random | None = None) -> tuple[int, str]:
-    """Make Random's pick for this request: ``(song_id, source)`` (web.songstore.random_song_id)."""
-    rng = rng or g.setdefault("rng", random.SystemRandom())
-    return random_song_id(state().redis, state().release.current, rng)
-
-
-def random_song_url() -> str:
-    """Where Make Random sends a visitor. Pooled and top songs are known to be good;
-    any other id (empty pool, Redis trouble) may fail, so it carries ?fallback=random."""
-    song_id, source = random_pick()
-    path = url_for("songs.song", id_text=str(song_id))
-    return path if source in ("pool", "top") else path + "?fallback=random"
-
-
-def song_etag(release: str, song_id: int) -> str:
-    text = f"{release}\0{song_id}\0{state().site_version}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def canonical_id_or_404(id_text: str) -> int:
@@ -188,19 +167,6 @@ def _stream_page(song_id: int, pieces: list[Piece], events):
 
 
 # --- the vote widget (iframe) ---------------------------------------------------------
-
-def ready_song(song_id: int) -> Song:
-    """The finished song (generated now if need be), or 404; for votes and the API."""
-    release = state().release.current()
-    found, _ = state().songs.lookup(release, song_id)
-    if found is None:
-        for event in state().songs.generate(release, song_id):
-            if isinstance(event, Song):
-                found = event
-    if found is None or found.failed:
-        raise NoSuchSong()
-    return found
-
 
 @bp.route("/song/<id_text>/vote", methods=["GET", "POST"])
 def vote_widget(id_text: str):

@@ -18,11 +18,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
+from flask import g, url_for
+
 from billionsongs.common.songcache import SongCache
 from billionsongs.common.songpool import pick_random_song
 from billionsongs.common.songs import Song
 from web import metrics
 from web.clients import Clients, ServiceError, Unavailable
+from web.errors import NoSuchSong
+from web.state import state
 
 log = logging.getLogger(__name__)
 
@@ -205,3 +209,32 @@ class SongStore:
                 return False  # the holder finished or died: look again, maybe take over
             time.sleep(self.poll_s)
         return False
+
+
+# --- for the views: this request's song store (web.state) -------------------------------
+
+def random_pick(rng: random.Random | None = None) -> tuple[int, str]:
+    """Make Random's pick for this request: ``(song_id, source)`` (random_song_id)."""
+    rng = rng or g.setdefault("rng", random.SystemRandom())
+    return random_song_id(state().redis, state().release.current, rng)
+
+
+def random_song_url() -> str:
+    """Where Make Random sends a visitor. Pooled and top songs are known to be good;
+    any other id (empty pool, Redis trouble) may fail, so it carries ?fallback=random."""
+    song_id, source = random_pick()
+    path = url_for("songs.song", id_text=str(song_id))
+    return path if source in ("pool", "top") else path + "?fallback=random"
+
+
+def ready_song(song_id: int) -> Song:
+    """The finished song (generated now if need be), or 404; for votes and the API."""
+    release = state().release.current()
+    found, _ = state().songs.lookup(release, song_id)
+    if found is None:
+        for event in state().songs.generate(release, song_id):
+            if isinstance(event, Song):
+                found = event
+    if found is None or found.failed:
+        raise NoSuchSong()
+    return found

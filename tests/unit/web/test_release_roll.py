@@ -7,7 +7,7 @@ import re
 
 from billionsongs.common.songcache import SongCache
 from tests.support.web_fakes import RELEASE
-from web.songs import song_etag
+from web.pagecache import song_etag
 from web.state import state
 
 NEW = "rel-test-2"
