@@ -25,14 +25,16 @@ class CorpusError(Exception):
 
 
 @dataclass(frozen=True)
-class Song:
+class CorpusSong:
+    """One song as the corpus holds it, for training: text plus where it came from (not
+    the served billionsongs.common.songs.Song, which is a model release's output)."""
     title: str  # "" when the corpus has no title column
     lyrics: str
     group: str  # value of the weight column (the book), "" without one
     source: str  # "path:line", for messages
 
 
-def training_text(song: Song) -> str:
+def training_text(song: CorpusSong) -> str:
     """One song as the model sees it (the stream starts with END_OF_TEXT, and
     each song ends with it, so every song follows an END_OF_TEXT prompt).
     Without titles the markers are left out: such a model writes lyrics only
@@ -56,7 +58,7 @@ def find_csv_files(paths: list[str | Path], include: str = "*.csv") -> list[Path
 
 
 def read_csv(path: Path, column: str, title_column: str | None = None,
-             group_column: str | None = None) -> list[Song]:
+             group_column: str | None = None) -> list[CorpusSong]:
     raw = path.read_bytes()
     try:
         # Decode the whole file first so a bad byte is reported with its line,
@@ -97,14 +99,14 @@ def read_csv(path: Path, column: str, title_column: str | None = None,
                 print(f"{path}: line {first}: row refused: its text contains {marker!r}, "
                       f"a marker of the song format", file=sys.stderr)
                 continue
-            songs.append(Song(title, lyrics, group, f"{path}:{first}"))
+            songs.append(CorpusSong(title, lyrics, group, f"{path}:{first}"))
     except csv.Error as e:
         raise CorpusError(f"{path}: line {first}: bad CSV: {e}") from None
     return songs
 
 
 def read_corpus(paths: list[str | Path], include: str = "*.csv", column: str = "lyrics",
-                title_column: str | None = None, group_column: str | None = None) -> list[Song]:
+                title_column: str | None = None, group_column: str | None = None) -> list[CorpusSong]:
     files = find_csv_files(paths, include)
     if not files:
         raise CorpusError(f"no files matching {include!r} in {', '.join(map(str, paths))}")
@@ -115,7 +117,7 @@ def read_corpus(paths: list[str | Path], include: str = "*.csv", column: str = "
     return songs
 
 
-def split_validation(songs: list[Song], fraction: float, seed: int) -> tuple[list[Song], list[Song]]:
+def split_validation(songs: list[CorpusSong], fraction: float, seed: int) -> tuple[list[CorpusSong], list[CorpusSong]]:
     """Hold out whole songs (not chunks), so validation text is never trained on."""
     order = list(range(len(songs)))
     random.Random(seed).shuffle(order)
@@ -125,7 +127,7 @@ def split_validation(songs: list[Song], fraction: float, seed: int) -> tuple[lis
     return [songs[i] for i in train], [songs[i] for i in val]
 
 
-def group_weights(songs: list[Song], power: float) -> list[float]:
+def group_weights(songs: list[CorpusSong], power: float) -> list[float]:
     """Expected copies of each song per epoch, so that a group's (book's) share
     of the stream is proportional to size**power, keeping the epoch's song count.
     power=1 keeps the rows as they come; power=0.5 lets the 1,300-hymn book
@@ -138,7 +140,7 @@ def group_weights(songs: list[Song], power: float) -> list[float]:
 
 
 def epoch_order(weights: list[float], seed: int, epoch: int) -> list[int]:
-    """Song indices for one epoch: floor(w) copies of each song plus one more
+    """CorpusSong indices for one epoch: floor(w) copies of each song plus one more
     with probability frac(w), shuffled. A pure function of (seed, epoch), so a
     resumed run rebuilds exactly the epoch it stopped in."""
     rng = random.Random(seed * 1_000_003 + epoch)

@@ -9,7 +9,7 @@ import pytest
 from generator.songformat import END_OF_TEXT, parse_song
 from training.corpus import (
     CorpusError,
-    Song,
+    CorpusSong,
     epoch_order,
     group_weights,
     make_chunks,
@@ -76,17 +76,18 @@ def test_missing_path_is_an_error(tmp_path):
 
 
 def test_training_text_round_trips_through_songformat():
-    song = Song("  The   Title ", "line one\nline two\n", "", "x:1")
+    song = CorpusSong("  The   Title ", "line one\nline two\n", "", "x:1")
     text = training_text(song)
     assert text == "<|title|>The Title<|lyrics|>line one\nline two<|endoftext|>"
     parsed = parse_song(text)
     assert (parsed.title, parsed.lyrics) == ("The Title", "line one\nline two")
     # Without a title column no markers: the model learns lyrics only.
-    assert training_text(Song("", "la la\n", "", "x:1")) == "la la" + END_OF_TEXT
+    assert training_text(CorpusSong("", "la la\n", "", "x:1")) == "la la" + END_OF_TEXT
 
 
 def test_group_weights_balance_books():
-    songs = [Song("t", "l", "big", "") for _ in range(100)] + [Song("t", "l", "small", "") for _ in range(4)]
+    songs = [CorpusSong("t", "l", "big", "") for _ in range(100)]
+    songs += [CorpusSong("t", "l", "small", "") for _ in range(4)]
     w = group_weights(songs, 0.5)
     assert sum(w) == pytest.approx(len(songs))  # an epoch keeps its size
     big, small = sum(w[:100]), sum(w[100:])
@@ -120,7 +121,7 @@ def test_chunks_bundle_songs_in_order_and_overlap_by_one():
 
 
 def test_validation_split_holds_out_whole_songs_deterministically():
-    songs = [Song(f"t{i}", f"l{i}", "", "") for i in range(40)]
+    songs = [CorpusSong(f"t{i}", f"l{i}", "", "") for i in range(40)]
     train, val = split_validation(songs, 0.1, seed=5)
     assert len(val) == 4 and len(train) == 36
     assert set(s.title for s in train).isdisjoint(s.title for s in val)

@@ -271,13 +271,13 @@ def test_a_small_corpus_trains_with_a_held_out_part_shorter_than_a_chunk(tmp_pat
 def test_control_token_text_in_lyrics_stays_text(corpus, tmp_path):
     """Text from a CSV never becomes a control token: encode_song keeps
     <|endoftext|> spelled inside a lyric as ordinary tokens."""
-    from training.corpus import Song
+    from training.corpus import CorpusSong
     from training.train import encode_song
     tokenizer = AutoTokenizer.from_pretrained(train(parse_args([str(corpus), "--title-column", "title", *TINY,
                                                                 "--steps", "1", "--warmup", "0",
                                                                 "--out", str(tmp_path / "m")])) and tmp_path / "m")
     eot = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
-    ids = encode_song(tokenizer, Song("T", "half <|endoftext|> half <|im_start|>", "", "x:2"))
+    ids = encode_song(tokenizer, CorpusSong("T", "half <|endoftext|> half <|im_start|>", "", "x:2"))
     assert ids.count(eot) == 1 and ids[-1] == eot  # only the song's own end
     assert END_OF_TEXT in tokenizer.decode(ids[:-1])
 
