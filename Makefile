@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test venv system-deps protos lock bench clean model base-model
+.PHONY: run test lint venv system-deps protos lock bench clean model base-model
 
-$(STAMP): requirements-dev.txt $(wildcard services/*/requirements.txt)
+# Every service installed editable (-e in requirements-dev.txt): the code is the
+# checkout's, its console scripts land in .venv/bin, and nothing needs a PYTHONPATH.
+$(STAMP): requirements-dev.txt $(wildcard services/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -22,14 +24,18 @@ system-deps:
 run: venv base-model
 	$(BIN)/python -m devstack
 
-test: venv system-deps
+test: venv system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff, configured in pyproject.toml
+lint: venv
+	$(BIN)/ruff check
 
 protos: venv
 	$(BIN)/python tools/gen_protos.py
 
 # The images' lock files (services/*/requirements.lock) after a change to a
-# services/*/requirements.txt; tests/deploy/test_deploy_locks.py says when.
+# service's dependencies (services/*/pyproject.toml); tests/deploy/test_locks.py says when.
 lock: venv
 	$(BIN)/python tools/lock.py
 
@@ -54,7 +60,7 @@ base-model: $(BASE_MODEL)/SOURCE.json
 CORPUS ?= ../shared/corpus/songs.csv
 MODEL_DIR ?= models/billionsongs-smollm2
 model: base-model
-	PYTHONPATH=services/common:services/generator $(BIN)/python -m generator.train $(CORPUS) \
+	$(BIN)/billionsongs-train $(CORPUS) \
 		--column lyrics --title-column title --weight-column book --weight-power 0.5 \
 		--from $(BASE_MODEL) --lora-rank 16 --context 256 \
 		--batch-size 8 --lr 3e-4 --min-lr 3e-5 --warmup 16 --steps 160 \

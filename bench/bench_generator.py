@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "services" / "common"), str(ROOT / "services" / "generator")]
 
 # name -> make_random_model arguments; end_bias -20 keeps end-of-text out of
 # the top-k, so every song of every method runs exactly --new-tokens.
@@ -41,7 +40,7 @@ CONFIGS = {
 
 
 def make_model(directory: Path, config: dict) -> Path:
-    from generator.randommodel import make_random_llama, make_random_model
+    from training.randommodel import make_random_llama, make_random_model
     config = dict(config)
     if config.pop("family", "gpt2") == "llama":
         return make_random_llama(directory, **config)
@@ -76,6 +75,7 @@ def bench_engine(settings, batch: int, new_tokens: int) -> dict:
 def bench_transformers(settings, batch: int, new_tokens: int) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
+
     from generator.model import DTYPES
     from generator.modeldir import base_model_dir, is_adapter
     from generator.runtime import resolve_device
@@ -105,7 +105,8 @@ def bench_transformers(settings, batch: int, new_tokens: int) -> dict:
 
 def bench_per_request(settings, songs: int) -> dict:
     """A fresh worker process per song (one warm spare), through the service's pool."""
-    from generator.pool import WorkerPool
+    from generator.messages import Done
+    from generator.workers import WorkerPool
 
     pool = WorkerPool(dataclasses.replace(settings, worker_mode="per-request", workers=1, max_batch=1))
     pool.start()
@@ -117,10 +118,10 @@ def bench_per_request(settings, songs: int) -> dict:
         seconds = time.perf_counter() - start
     finally:
         pool.stop()
-    bad = [r for r in results if r[0] != "song"]
+    bad = [r for r in results if not isinstance(r, Done)]
     if bad:
         raise RuntimeError(f"per-request mode failed: {bad[0]}")
-    return dict(songs=songs, tokens=sum(r[1].token_count for r in results), seconds=seconds)
+    return dict(songs=songs, tokens=sum(r.token_count for r in results), seconds=seconds)
 
 
 def main(argv=None) -> int:
@@ -150,6 +151,7 @@ def main(argv=None) -> int:
 
     import torch
     import transformers
+
     from generator.settings import GeneratorSettings
 
     if args.threads:

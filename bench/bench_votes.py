@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "services" / "common"), str(ROOT / "services" / "votes")]
+sys.path.insert(0, str(ROOT))  # devstack/, run as a script from anywhere
 
 import grpc  # noqa: E402
 import psutil  # noqa: E402
@@ -88,7 +88,7 @@ def wait_serving(target: str) -> None:
 
 def start_votes(database_url: str, pool_size: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / "services" / n) for n in ("common", "votes")),
+    env = {**os.environ,
            "VOTES_LISTEN": f"127.0.0.1:{port}", "DATABASE_URL": database_url,
            "VOTES_POOL_SIZE": str(pool_size), "LOG_LEVEL": "WARNING"}
     process = subprocess.Popen([sys.executable, "-m", "votes"], env=env)

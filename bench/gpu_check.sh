@@ -13,7 +13,7 @@ mkdir -p "$OUT"
 export PYTHONPATH="services/common:services/generator:${PYTHONPATH:-}"
 PY="${PYTHON:-python3}"
 status=0
-"$PY" -m pytest -q -m gpu -p no:cacheprovider tests/unit/generator/test_generator_engine_gpu.py \
+"$PY" -m pytest -q -m gpu -p no:cacheprovider tests/unit/generator/test_engine_gpu.py \
     2>&1 | tee "$OUT/gpu-tests.txt" || status=1
 for config in gpt2-124m smollm2-135m; do
   timeout 180 "$PY" bench/bench_generator.py --device cuda --dtype bfloat16 --config "$config" \

@@ -31,9 +31,20 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/load.py`: the repository root, not bench/, on the path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.traffic import ALLOWED, Account, Ledger, Recorder, cached_reader, get, percentile, random_visitor, \
-    session, votable_songs, voter
-from devstack.launcher import PYTHONPATH, ROOT, Ports, Stack, base_env, service_specs
+from bench.traffic import (
+    ALLOWED,
+    Account,
+    Ledger,
+    Recorder,
+    cached_reader,
+    get,
+    percentile,
+    random_visitor,
+    session,
+    votable_songs,
+    voter,
+)
+from devstack.launcher import ROOT, Ports, Stack, base_env, service_specs
 from devstack.servers import free_port, wait_for_port
 
 STACK_ENV = {
@@ -63,12 +74,16 @@ def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> dict:
 
 
 def minimal_site(ports: Ports, env: dict) -> tuple[subprocess.Popen, str]:
-    """The minimal page under the exact gunicorn command and settings of web."""
+    """The minimal page under the exact gunicorn command and settings of web (the
+    command billionsongs-web runs, web.__main__.GUNICORN, with the minimal app)."""
+    from web.__main__ import GUNICORN
     port = free_port()
     spec = next(s for s in service_specs(ports, "", "", Path("."), "x") if s.name == "web")
-    argv = spec.argv[:-1] + ["bench.minimal_app:create_app()"]
-    process = subprocess.Popen(argv, env={**base_env(), **env, "WEB_BIND": f"127.0.0.1:{port}"}, cwd=ROOT,
-                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [sys.executable, *GUNICORN[:-1], "bench.minimal_app:create_app()"]
+    # web's settings (the configuration reads WebSettings), on a port of its own, no metrics
+    env = {**base_env(), **spec.env, **env, "WEB_BIND": f"127.0.0.1:{port}", "METRICS_PORT": "0"}
+    process = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_port(port, 60, process=process)
     return process, f"http://127.0.0.1:{port}/"
 
@@ -96,7 +111,8 @@ def mixed(base: str, seconds: float, songs: list[int]) -> dict:
     result = {"seconds": round(elapsed, 1), "requests": len(samples), "rps": round(len(samples) / elapsed, 1),
               "errors": sum(s.status not in ALLOWED for s in samples), "votes_acknowledged": ledger.acks,
               "by_kind": {},
-              "error_examples": [f"{s.kind} {s.status} {s.error[:160]}" for s in samples if s.status not in ALLOWED][:5]}
+              "error_examples": [f"{s.kind} {s.status} {s.error[:160]}"
+                                 for s in samples if s.status not in ALLOWED][:5]}
     for kind in sorted({s.kind for s in samples}):
         times = [s.seconds * 1000 for s in samples if s.kind == kind]
         result["by_kind"][kind] = {"requests": len(times), "rps": round(len(times) / elapsed, 1),
@@ -154,8 +170,7 @@ def run(args) -> int:
     work.chmod(0o755)
     model_dir = args.model_dir
     if model_dir is None:
-        sys.path[:0] = [str(p) for p in PYTHONPATH if str(p) not in sys.path]
-        from generator.randommodel import make_random_model
+        from training.randommodel import make_random_model
         model_dir = make_random_model(work / "model", n_layer=2, n_head=2, n_embd=64, n_positions=256,
                                       vocab_size=512, end_bias=0.3)
     ports = Ports(web=free_port(), generator=free_port(), votes=free_port(), generator_metrics=free_port(),

@@ -39,14 +39,13 @@ import re
 import sys
 import tempfile
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "services" / "common"), str(REPO / "services" / "generator")]
 DEFAULT_MODEL = REPO / "models" / "billionsongs-smollm2"
 WORD_LIST = Path("/usr/share/dict/words")
-TRAINING_SEED = 1337          # generator.train's --seed default: the held-out songs
+TRAINING_SEED = 1337          # training.train's --seed default: the held-out songs
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 # What an instruct model says around an answer, not what a song says ("Here's a
 # health to them that's awa" is Burns).
@@ -75,14 +74,14 @@ def generate(model_dir: str, ids: list[int], overrides: dict, batch: int) -> tup
     for i in ids:
         r = assemble(tokenizer, i, done[i].tokens, done[i].failed, gen.max_new_tokens, runtime.prefix)
         songs.append({"id": i, "title": r.title, "lyrics": r.lyrics, "ended": not done[i].failed,
-                      "failure": r.failure, "tokens": r.token_count})
+                      "failure": r.failure, "tokens": len(done[i].tokens)})
     sampling = {"top_k": gen.top_k, "temperature": gen.temperature, "max_new_tokens": gen.max_new_tokens,
                 "no_repeat_ngram_size": gen.no_repeat_ngram_size}
     return songs, sampling
 
 
 def held_out_songs(corpus: Path, n: int) -> list[dict]:
-    from generator.corpus import read_corpus, split_validation
+    from training.corpus import read_corpus, split_validation
 
     songs = read_corpus([corpus], column="lyrics", title_column="title", group_column="book")
     _, val = split_validation(songs, 0.05, TRAINING_SEED)
@@ -117,7 +116,7 @@ def loops(lyrics: str) -> bool:
     return bool(grams) and len(set(grams)) / len(grams) < LOOP_DISTINCT_4
 
 
-@lru_cache(maxsize=None)
+@cache
 def rhyming_parts(word: str) -> frozenset[str]:
     import pronouncing
     return frozenset(pronouncing.rhyming_part(p) for p in pronouncing.phones_for_word(word))
@@ -240,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     scratch = tempfile.TemporaryDirectory() if a.smoke else None
     if a.smoke:
-        from generator.randommodel import make_random_llama
+        from training.randommodel import make_random_llama
         a.model = [str(make_random_llama(Path(scratch.name) / "tiny-llama", n_positions=1025,
                                          tie_word_embeddings=False, end_bias=1.0))]
         a.ids, a.corpus, a.out, a.samples = 3, "", str(Path(scratch.name) / "quality.json"), 1

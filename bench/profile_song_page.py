@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)] + [str(ROOT / "services" / n) for n in ("common", "web")]
+sys.path.insert(0, str(ROOT))  # devstack/ and bench/, run as a script from anywhere
 
 RELEASE = "rel-profile"
 SONG_ID = 1234567890123
@@ -85,12 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name  # before web.metrics is imported
     import redis
 
-    from billionsongs.common.logs import setup_logging
-    from billionsongs.common.songcache import CachedSong, SongCache
-    from devstack.servers import ValkeyServer
     from bench.minimal_app import create_app as minimal_app
+    from billionsongs.common.logs import setup_logging
+    from billionsongs.common.songcache import SongCache
+    from billionsongs.common.songs import Song
+    from devstack.servers import ValkeyServer
     from web.app import create_app
-    from web.config import WebSettings
+    from web.settings import WebSettings
+    from web.state import state
 
     setup_logging("web", os.environ.get("LOG_LEVEL", "WARNING"), "json")
     valkey = ValkeyServer()
@@ -98,14 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = WebSettings.from_env({"SECRET_KEY": "profile", "REDIS_URL": valkey.url})
         client = redis.Redis.from_url(valkey.url)
-        SongCache(client).put(CachedSong(SONG_ID, RELEASE, "A Song to Profile",
+        SongCache(client).put(Song(SONG_ID, RELEASE, "A Song to Profile",
                                          "la la la, the cache is warm\n" * 24))
         app = create_app({"SETTINGS": settings, "CLIENTS": FixedRelease(), "REDIS": client})
         song_env, hello_env = environ(f"/song/{SONG_ID}"), environ("/")
         status, headers, body = call(app, song_env)
         assert status.startswith("200"), status
         assert minimal_app()(dict(hello_env), lambda *a: None)
-        pages = app.extensions["billionsongs"]["pages"]
+        pages = state(app).page_cache
 
         def through_flask(environ, start_response):
             pages.clear()  # every request renders: the path of a page this worker has not kept yet

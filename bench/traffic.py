@@ -50,7 +50,7 @@ def timed(recorder: Recorder, kind: str, call) -> requests.Response | None:
     started = time.perf_counter()
     try:
         response = call()
-        response.content  # read the whole body (streamed song pages included)
+        _ = response.content  # read the whole body (streamed song pages included)
     except requests.RequestException as error:
         recorder.add(Sample(kind, 0, time.perf_counter() - started, f"{type(error).__name__}: {error}"[:300]))
         return None

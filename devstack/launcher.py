@@ -1,6 +1,7 @@
 """Start and supervise the local stack: PostgreSQL and the key-value server
 (Valkey) as real child servers, then every service through the same entry point
-its container uses (``python -m <service>``, gunicorn for web), with the same
+its container uses (the console scripts ``billionsongs-<service>``, installed
+into the venv beside this Python by ``make``), with the same
 environment variable names as docker-compose and Kubernetes.
 
 A service or server that dies is restarted (with back-off): PostgreSQL through
@@ -26,8 +27,8 @@ from pathlib import Path
 from devstack.servers import PostgresServer, ValkeyServer, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES_DIR = ROOT / "services"
-PYTHONPATH = [ROOT / "services" / name for name in ("common", "generator", "votes", "pregen", "web")]
+# The services' console scripts (pyproject.toml of each), beside the running Python.
+BIN = Path(sys.executable).parent
 
 log = logging.getLogger("devstack")
 
@@ -55,14 +56,9 @@ class ServiceSpec:
     restarts: int = 0
     started_at: float = 0.0
 
-    def available(self) -> bool:
-        return (SERVICES_DIR / self.name / self.name / "__main__.py").exists() or self.name == "web" and (
-            SERVICES_DIR / "web" / "web" / "__init__.py").exists()
-
 
 def base_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in PYTHONPATH + [ROOT])
     env.setdefault("LOG_FORMAT", "text")
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -91,11 +87,10 @@ def default_model_dir() -> Path:
 
 def service_specs(ports: Ports, postgres_url: str, redis_url: str,
                   model_dir: Path, secret_key: str) -> list[ServiceSpec]:
-    python = sys.executable
     generator_target = f"127.0.0.1:{ports.generator}"
     votes_target = f"127.0.0.1:{ports.votes}"
     return [
-        ServiceSpec("generator", [python, "-m", "generator", "serve"], {
+        ServiceSpec("generator", [str(BIN / "billionsongs-generator"), "serve"], {
             "GENERATOR_LISTEN": f"127.0.0.1:{ports.generator}",
             "MODEL_DIR": str(model_dir),
             # A laptop CPU: every step runs all rows (fixed shapes keep songs
@@ -108,19 +103,18 @@ def service_specs(ports: Ports, postgres_url: str, redis_url: str,
             "GENERATOR_URGENT_ROWS": os.environ.get("GENERATOR_URGENT_ROWS", "4"),
             "METRICS_PORT": str(ports.generator_metrics),
         }, port=ports.generator),
-        ServiceSpec("votes", [python, "-m", "votes"], {
+        ServiceSpec("votes", [str(BIN / "billionsongs-votes")], {
             "VOTES_LISTEN": f"127.0.0.1:{ports.votes}",
             "DATABASE_URL": postgres_url,
             "METRICS_PORT": str(ports.votes_metrics),
         }, port=ports.votes),
-        ServiceSpec("pregen", [python, "-m", "pregen"], {
+        ServiceSpec("pregen", [str(BIN / "billionsongs-pregen")], {
             "GENERATOR_TARGET": generator_target,
             "VOTES_TARGET": votes_target,
             "REDIS_URL": redis_url,
             "METRICS_PORT": str(ports.pregen_metrics),
         }),
-        ServiceSpec("web", [python, "-m", "gunicorn", "--config", "python:web.gunicorn_conf",
-                            "web.app:create_app()"], {
+        ServiceSpec("web", [str(BIN / "billionsongs-web")], {
             "WEB_BIND": f"127.0.0.1:{ports.web}",
             "GENERATOR_TARGET": generator_target,
             "VOTES_TARGET": votes_target,
@@ -134,17 +128,17 @@ def service_specs(ports: Ports, postgres_url: str, redis_url: str,
 def ensure_model(model_dir: Path, state_dir: Path) -> Path:
     """``model_dir`` when it holds a model (a save_pretrained directory or a
     LoRA adapter); else a small random GPT-2 made once under ``state_dir``
-    (``python -m generator make-random-model``), said plainly."""
+    (``billionsongs-random-model``), said plainly."""
     if (model_dir / "config.json").exists():
         return model_dir
     if (model_dir / "adapter_config.json").exists():
         return model_dir  # its base: `make run` runs `make base-model` first; the generator names a missing one
     random_dir = state_dir / "random-model"
     log.warning("NO TRAINED MODEL at %s: the generator uses a RANDOM model (%s); its songs are noise. "
-                "Train one (see README) or set MODEL_DIR.", model_dir, random_dir)
+                "Train one (docs/model.md) or set MODEL_DIR.", model_dir, random_dir)
     if not (random_dir / "config.json").exists():
         env = base_env()
-        subprocess.run([sys.executable, "-m", "generator", "make-random-model", str(random_dir)],
+        subprocess.run([str(BIN / "billionsongs-random-model"), str(random_dir)],
                        env=env, cwd=ROOT, check=True)
     return random_dir
 
@@ -192,9 +186,8 @@ class Stack:
         self.redis.start()
         log.info("postgres on %s, valkey on %s", self.postgres.url, self.redis.url)
         model_dir = ensure_model(self.model_dir, self.state_dir)
-        self.services = [s for s in service_specs(
-            self.ports, self.postgres.url, self.redis.url, model_dir,
-            self._secret_key()) if s.available()]
+        self.services = service_specs(self.ports, self.postgres.url, self.redis.url, model_dir,
+                                      self._secret_key())
         for spec in self.services:
             spec.env = {**base_env(), **spec.env, **self.extra_env}
             self._spawn(spec)

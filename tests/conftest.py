@@ -79,7 +79,7 @@ def generator_model_dir(tmp_path_factory):
     end_bias 0.3 makes most songs end after some tens of tokens, and a few run
     past 128 tokens (failed songs at GENERATOR_MAX_NEW_TOKENS=128).
     """
-    from generator.randommodel import make_random_model
+    from training.randommodel import make_random_model
     return make_random_model(tmp_path_factory.mktemp("generator") / "tiny", n_layer=2, n_head=2, n_embd=64,
                              n_positions=256, vocab_size=512, end_bias=0.3)
 
@@ -88,7 +88,7 @@ def generator_model_dir(tmp_path_factory):
 def generator_llama_dir(tmp_path_factory):
     """A tiny random Llama (grouped-query attention, untied head), songs of about
     the same lengths as generator_model_dir's."""
-    from generator.randommodel import make_random_llama
+    from training.randommodel import make_random_llama
     return make_random_llama(tmp_path_factory.mktemp("generator") / "tiny-llama", n_layer=2, n_head=4,
                              n_kv_head=2, hidden=64, intermediate=128, n_positions=256, vocab_size=512,
                              tie_word_embeddings=False, end_bias=0.08)

@@ -18,7 +18,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # tests/deploy/test_deploy_alerts.py
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # tests/deploy/test_alerts.py
 command -v wrk >/dev/null 2>&1 || need+=(wrk)  # bench/load.py
 [ -e /usr/share/dict/words ] || need+=(wamerican)  # bench/model_quality.py: the English word list
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -1,23 +1,27 @@
 """Lock files for the images: ``services/<name>/requirements.lock``, resolved by
-``uv pip compile`` (the uv wheel, requirements-dev.txt) from the service's
-``requirements.txt`` for the images' Python and platform, every package pinned
-with its hashes. Each Dockerfile installs exactly its lock
-(``pip install --require-hashes --no-deps -r requirements.lock``).
+``uv pip compile`` (the uv wheel, requirements-dev.txt) from the dependencies in
+the service's ``pyproject.toml`` and in ``services/common/pyproject.toml`` (the
+billionsongs-* packages themselves come from the source tree, not PyPI) for the
+images' Python and platform, every package pinned with its hashes. Each
+Dockerfile installs exactly its lock
+(``pip install --require-hashes --no-deps -r requirements.lock``), then the
+service's own packages with ``--no-deps``.
 
     python tools/lock.py            # re-resolve every lock (needs PyPI)
     python tools/lock.py --check    # offline: is every lock made from the current requirements?
 
-The header of each lock holds the SHA-256 of its inputs (the requirements file
-and every file it includes with -r), so tests/deploy/test_deploy_locks.py can
-tell offline, without resolving, that a lock is stale.
+The header of each lock holds the SHA-256 of its inputs (those dependency lists),
+so tests/deploy/test_locks.py can tell offline, without resolving, that a lock is
+stale.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
-import re
 import subprocess
 import sys
+import tempfile
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,21 +35,28 @@ def lock_path(name: str) -> Path:
     return ROOT / "services" / name / "requirements.lock"
 
 
-def input_files(path: Path) -> list[Path]:
-    """``path`` and every requirements file it includes (-r / -c), depth first."""
-    files = [path]
-    for line in path.read_text().splitlines():
-        match = re.match(r"\s*(?:-r|--requirement|-c|--constraint)\s+(\S+)", line)
-        if match:
-            files += input_files((path.parent / match.group(1)).resolve())
-    return files
+LOCAL = "billionsongs-"  # our own packages: installed from the source tree
+
+
+def project_dependencies(project: str) -> list[str]:
+    """``[project].dependencies`` of ``services/<project>/pyproject.toml``."""
+    data = tomllib.loads((ROOT / "services" / project / "pyproject.toml").read_text())
+    return list(data["project"]["dependencies"])
+
+
+def requirements(name: str) -> list[str]:
+    """What the ``name`` image installs from PyPI: the service's dependencies and
+    common's (every service depends on billionsongs-common), our own packages left out."""
+    found = []
+    for project in dict.fromkeys((name, "common")):
+        found += [d for d in project_dependencies(project) if not d.startswith(LOCAL)]
+    return found
 
 
 def inputs_digest(name: str) -> str:
     digest = hashlib.sha256(f"python={PYTHON_VERSION} platform={PLATFORM}\n".encode())
-    for path in input_files(ROOT / "services" / name / "requirements.txt"):
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\n")
-        digest.update(path.read_bytes())
+    for line in requirements(name):
+        digest.update(line.encode() + b"\n")
     return digest.hexdigest()
 
 
@@ -65,15 +76,18 @@ def uv() -> str:
 
 
 def compile_lock(name: str) -> None:
-    requirements = f"services/{name}/requirements.txt"
-    out = subprocess.run(
-        [uv(), "pip", "compile", requirements, "--python-version", PYTHON_VERSION,
-         "--python-platform", PLATFORM, "--generate-hashes", "--no-header", "--quiet"],
-        cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    sources = f"services/{name}/pyproject.toml" + ("" if name == "common" else " and services/common/pyproject.toml")
+    with tempfile.TemporaryDirectory() as scratch:
+        inputs = Path(scratch) / "requirements.in"
+        inputs.write_text("\n".join(requirements(name)) + "\n")
+        out = subprocess.run(
+            [uv(), "pip", "compile", str(inputs), "--python-version", PYTHON_VERSION,
+             "--python-platform", PLATFORM, "--generate-hashes", "--no-header", "--no-annotate", "--quiet"],
+            cwd=ROOT, check=True, capture_output=True, text=True).stdout
     header = (f"# The {name} image's lock: every package it installs, pinned, with hashes.\n"
-              f"# Made by `python tools/lock.py` (uv pip compile {requirements}\n"
-              f"#   --python-version {PYTHON_VERSION} --python-platform {PLATFORM} --generate-hashes).\n"
-              f"# Do not edit: change {requirements} and run it again.\n"
+              f"# Made by `python tools/lock.py` (uv pip compile of the dependencies in\n"
+              f"#   {sources}, --python-version {PYTHON_VERSION} --python-platform {PLATFORM} --generate-hashes).\n"
+              f"# Do not edit: change those dependencies and run it again.\n"
               f"{INPUT_LINE}{inputs_digest(name)}\n")
     lock_path(name).write_text(header + out)
 

@@ -32,7 +32,7 @@ ENV = {
 
 def make_model(directory, n_embd: str):
     """A small random model; another width gives other weights, so another release."""
-    subprocess.run([sys.executable, "-m", "generator", "make-random-model", str(directory), "--n-embd", n_embd],
+    subprocess.run([sys.executable, "-m", "training.randommodel", str(directory), "--n-embd", n_embd],
                    env=base_env(), cwd=ROOT, check=True, timeout=120, capture_output=True)
     return directory
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from e2e_browser import DESKTOP, browser, screenshot
 from devstack.launcher import ROOT, Ports, Stack, base_env, wait_for_http
 from devstack.servers import free_port
+from tests.support.browser import DESKTOP, browser, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -22,7 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(240)]
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("model") / "random"
-    subprocess.run([sys.executable, "-m", "generator", "make-random-model", str(model_dir)],
+    subprocess.run([sys.executable, "-m", "training.randommodel", str(model_dir)],
                    env=base_env(), cwd=ROOT, check=True, timeout=120)
     ports = Ports(web=free_port(), generator=free_port(), votes=free_port(), generator_metrics=free_port(),
                   votes_metrics=free_port(), pregen_metrics=free_port(), web_metrics=free_port())

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "web"))
-from web_fakes import FakeBackends  # noqa: E402
-
-from e2e_browser import DESKTOP, PHONE, browser, screenshot  # noqa: E402
-from devstack.launcher import Ports, base_env, service_specs, wait_for_http  # noqa: E402
-from devstack.servers import free_port  # noqa: E402
+from devstack.launcher import Ports, base_env, service_specs, wait_for_http
+from devstack.servers import free_port
+from tests.support.browser import DESKTOP, PHONE, browser, readme_screenshot, screenshot
+from tests.support.web_fakes import FakeBackends
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -65,6 +62,7 @@ def test_journey_in_chromium(site, monkeypatch):
         vote_frame = page.frame_locator("iframe.vote-frame")
         vote_frame.get_by_text("Sign in to vote").wait_for()
         screenshot(page, "song-desktop")
+        assert readme_screenshot(page).stat().st_size > 10_000, "the README's song page"
 
         # Share: without the Web Share API the link is copied
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)

@@ -11,7 +11,7 @@ import pytest
 
 from devstack.launcher import Ports, Stack
 from devstack.servers import free_port
-from stackutil import STACK_ENV, RunningStack
+from tests.support.stack import STACK_ENV, RunningStack
 
 
 @pytest.fixture(scope="package")
@@ -22,7 +22,8 @@ def running_stack(generator_model_dir):
     state = Path(tempfile.mkdtemp(prefix="billionsongs-faults-"))
     state.chmod(0o755)
     ports = Ports(web=free_port(), generator=free_port(), votes=free_port(), generator_metrics=free_port(),
-                  votes_metrics=free_port(), pregen_metrics=free_port(), web_metrics=free_port(), postgres=free_port(), redis=free_port())
+                  votes_metrics=free_port(), pregen_metrics=free_port(), web_metrics=free_port(),
+                  postgres=free_port(), redis=free_port())
     stack = Stack(state / "state", ports, generator_model_dir, env=STACK_ENV, log_dir=state / "logs")
     stack.start()
     running = RunningStack(stack, state / "logs")

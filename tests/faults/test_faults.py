@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import signal
 import threading
-import time
 from collections import Counter
 
 import grpc
@@ -17,10 +16,20 @@ import psutil
 import pytest
 import redis as redis_lib
 
-from bench.traffic import (ALLOWED, Account, Ledger, Recorder, cached_reader, get, random_visitor, session,
-                           votable_songs, voter)
+from bench.traffic import (
+    ALLOWED,
+    Account,
+    Ledger,
+    Recorder,
+    cached_reader,
+    get,
+    random_visitor,
+    session,
+    votable_songs,
+    voter,
+)
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc
-from stackutil import metric_value, metrics_text, wait_until
+from tests.support.stack import metric_value, metrics_text, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timeout(420)]
 

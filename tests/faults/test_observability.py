@@ -10,7 +10,7 @@ import random
 import pytest
 
 from bench.traffic import Account, get, session
-from stackutil import metric_value, metrics_text, wait_until
+from tests.support.stack import metric_value, metrics_text, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timeout(180)]
 

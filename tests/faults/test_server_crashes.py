@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from bench.traffic import ALLOWED, Account, Ledger, Recorder, votable_songs, voter
-from stackutil import wait_until
+from tests.support.stack import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -12,7 +12,9 @@ import time
 import psycopg
 import pytest
 
-from conftest import MARKUP_SONG, api_token, csrf_from, make_app, new_name, register
+from tests.support.hostile import MARKUP_SONG, api_token, make_app, new_name, register
+from tests.support.web_fakes import csrf_from
+from web.state import state
 
 pytestmark = pytest.mark.timeout(240)
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -50,7 +52,7 @@ def test_every_state_changing_route_needs_a_csrf_token(hostile_app):
     assert len(mutating) >= 8, mutating  # register, login, logout (page + API), votes (page + API)
     other_client, _ = signed_in_client(hostile_app)
     foreign_token = api_token(other_client)
-    for method, url, endpoint in mutating:
+    for method, url, _endpoint in mutating:
         for headers in ({}, {"X-CSRF-Token": "forged"}, {"X-CSRF-Token": foreign_token}):
             client, name = signed_in_client(hostile_app)
             response = client.open(url, method=method, headers=headers,
@@ -94,7 +96,7 @@ def test_session_cookie_flags(hostile_backends, redis_server, secure):
     assert ("Strict-Transport-Security" in response.headers) is secure
     hint = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("bs_signed_in=")]
     assert hint and "SameSite=Lax" in hint[0] and ("Secure" in hint[0]) is secure
-    app.extensions["billionsongs"]["clients"].close()
+    state(app).clients.close()
 
 
 # --- sign-in rate limit ---------------------------------------------------------
@@ -119,7 +121,7 @@ def test_sign_in_is_rate_limited_per_account_and_per_address(hostile_backends, r
     page = client.post("/auth/login", data={"username": name, "password": "x-wrong", "csrf_token": token_form},
                        environ_base={"REMOTE_ADDR": "10.0.0.100"})
     assert page.status_code == 429 and "Retry-After" in page.headers
-    app.extensions["billionsongs"]["clients"].close()
+    state(app).clients.close()
 
 
 # --- user enumeration -----------------------------------------------------------
@@ -174,7 +176,7 @@ def test_no_user_enumeration_by_timing(hostile_backends, redis_server):
         unknown, wrong = statistics.median(times["unknown"]), statistics.median(times["wrong"])
         assert wrong > 0.005, "hashes too cheap for this test to mean anything"
         assert 1 / 1.5 < unknown / wrong < 1.5, (unknown, wrong)
-        app.extensions["billionsongs"]["clients"].close()
+        state(app).clients.close()
     finally:
         votes.server.server.stop(None)
         votes.close()

@@ -1,4 +1,4 @@
-"""python -m generator serve | generate --seed ID | make-random-model DIR
+"""python -m generator serve | generate --seed ID (the console script billionsongs-generator)
 
 ``--help`` (also after a command) prints help and exits 0; a bad argument, a bad
 setting or a directory that holds no model is one line naming it and exit status 2."""
@@ -39,10 +39,10 @@ def cmd_serve(args) -> int:
     from billionsongs.common.grpcserver import serve
     from billionsongs.common.logs import setup_logging
     from billionsongs.common.metrics import start_metrics_server
-    from generator.pool import WorkerPool
     from generator.release import describe_model
     from generator.server import build_server
     from generator.settings import GeneratorSettings
+    from generator.workers import WorkerPool
 
     settings = load_or_exit("generator", GeneratorSettings.from_env)
     cli.check_listen(PROG, "GENERATOR_LISTEN", settings.listen)
@@ -85,43 +85,22 @@ def cmd_generate(args) -> int:
     for seed in args.seed:
         f = runtime.engine.generate([seed])[seed]
         song = assemble(runtime.tokenizer, seed, f.tokens, f.failed, settings.max_new_tokens, runtime.prefix)
-        print(f"# {song.title}\n(song {seed}, model release {release}, {song.token_count} tokens"
+        print(f"# {song.title}\n(song {seed}, model release {release}, {len(f.tokens)} tokens"
               f"{', FAILED: ' + song.failure if song.failed else ''})\n\n{song.lyrics}\n")
-    return 0
-
-
-def cmd_make_random_model(args) -> int:
-    from generator.randommodel import make_random_model
-
-    if args.n_embd % args.n_head:
-        raise cli.fail(PROG, f"argument --n-embd: {args.n_embd} is not a multiple of --n-head {args.n_head}")
-    try:
-        path = make_random_model(args.dir, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd,
-                                 end_bias=args.end_bias)
-    except OSError as e:
-        raise cli.fail(PROG, f"argument DIR: {args.dir}: {e.strerror or e}") from None
-    print(f"random GPT-2 written to {path} (its songs are noise)")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.Parser(prog=PROG, description="Billion Songs generator")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,generate,make-random-model}")
-    sub.add_parser("serve", help="run the gRPC server (settings from the environment, see README)",
-                   description="Run the gRPC server; every setting comes from the environment (see README).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,generate}")
+    sub.add_parser("serve", help="run the gRPC server (settings from the environment, see docs/settings.md)",
+                   description="Run the gRPC server; every setting comes from the environment (see docs/settings.md).")
     gen = sub.add_parser("generate", help="print the song for one or more ids")
     gen.add_argument("--seed", type=cli.song_id, action="append", required=True,
                      help="song id, 0 to 18446744073709551615; repeatable")
     gen.add_argument("--model-dir", help="save_pretrained directory (default: MODEL_DIR)")
-    rnd = sub.add_parser("make-random-model", help="write a small random GPT-2 and tokenizer to DIR")
-    rnd.add_argument("dir", metavar="DIR")
-    rnd.add_argument("--n-layer", type=cli.int_at_least(1, 64), default=2)
-    rnd.add_argument("--n-head", type=cli.int_at_least(1, 64), default=4)
-    rnd.add_argument("--n-embd", type=cli.int_at_least(1, 4096), default=128)
-    rnd.add_argument("--end-bias", type=cli.float_above(-1e6), default=0.5,
-                     help="lift the end-of-text logit so random songs end (default 0.5)")
     args = parser.parse_args(argv)
-    handler = {"serve": cmd_serve, "generate": cmd_generate, "make-random-model": cmd_make_random_model}
+    handler = {"serve": cmd_serve, "generate": cmd_generate}
     return handler[args.command](args)
 
 

@@ -1,19 +1,21 @@
-"""The gRPC servicer: turns RPCs into pool subscriptions and events into
-Song messages. Runs in the server process, which never imports torch."""
+"""The gRPC servicer: turns RPCs into pool subscriptions and events
+(generator/messages.py) into Song messages. Runs in the server process, which
+never imports torch."""
 from __future__ import annotations
 
 import collections
 import logging
 import queue
+from collections.abc import Iterator
 
 import grpc
 
 from billionsongs.common.grpcserver import Server, create_server
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc
-from generator.pool import Subscription, WorkerPool
+from generator.messages import Cancelled, Done, Event, Failed, Piece
 from generator.release import ModelDescription, generation_settings, release_id
 from generator.settings import GeneratorSettings
-from generator.songs import SongResult
+from generator.workers import Subscription, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,12 @@ class GeneratorService(generator_pb2_grpc.GeneratorServicer):
                                                                                  self.model.prompt))
         return self._release or ""
 
-    def _song(self, r: SongResult) -> generator_pb2.Song:
-        return generator_pb2.Song(song_id=r.song_id, title=r.title, lyrics=r.lyrics,
-                                  model_release=self.release, failed=r.failed, failure=r.failure,
-                                  token_count=r.token_count)
+    def _song(self, done: Done) -> generator_pb2.Song:
+        """The finished song as the gRPC message, named with this server's model release."""
+        song = done.song
+        return generator_pb2.Song(song_id=song.song_id, title=song.title, lyrics=song.lyrics,
+                                  model_release=self.release, failed=song.failed, failure=song.failure,
+                                  token_count=done.token_count)
 
     def _subscribe(self, song_ids, stream: bool, context, urgent: bool = True) -> Subscription:
         sub = self.pool.subscribe(song_ids, stream, urgent)
@@ -45,25 +49,26 @@ class GeneratorService(generator_pb2_grpc.GeneratorServicer):
         context.add_callback(lambda: self.pool.unsubscribe(sub))
         return sub
 
-    def _events(self, sub: Subscription, context):
-        """Events for ``sub`` until the caller's deadline."""
+    def _events(self, sub: Subscription, context) -> Iterator[Piece | Done]:
+        """Pieces and finished songs for ``sub`` until the caller's deadline; a Failed
+        or Cancelled event, or the deadline, ends the RPC with its status."""
         while True:
             try:
-                event = sub.events.get(timeout=context.time_remaining())
+                event: Event = sub.events.get(timeout=context.time_remaining())
             except queue.Empty:  # the deadline passed
                 context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "song not generated within the deadline")
-            kind = event[0]
-            if kind == "error":
-                context.abort(grpc.StatusCode.UNAVAILABLE, event[1])
-            if kind == "cancelled":
-                context.abort(grpc.StatusCode.CANCELLED, "request cancelled")
+            match event:
+                case Failed(reason=reason):
+                    context.abort(grpc.StatusCode.UNAVAILABLE, reason)
+                case Cancelled():
+                    context.abort(grpc.StatusCode.CANCELLED, "request cancelled")
             yield event
 
     def GetSong(self, request, context):
         sub = self._subscribe([request.song_id], False, context)
         for event in self._events(sub, context):
-            if event[0] == "song":
-                return self._song(event[1])
+            if isinstance(event, Done):
+                return self._song(event)
 
     def GetSongs(self, request, context):
         ids = list(request.song_ids)
@@ -77,8 +82,8 @@ class GeneratorService(generator_pb2_grpc.GeneratorServicer):
         sub = self._subscribe(ids, False, context, urgent=False)
         left = len(wanted)
         for event in self._events(sub, context):
-            if event[0] == "song":
-                song = self._song(event[1])
+            if isinstance(event, Done):
+                song = self._song(event)
                 for _ in range(wanted[song.song_id]):  # an id asked twice is answered twice
                     yield song
                 left -= 1
@@ -88,11 +93,11 @@ class GeneratorService(generator_pb2_grpc.GeneratorServicer):
     def StreamSong(self, request, context):
         sub = self._subscribe([request.song_id], True, context)
         for event in self._events(sub, context):
-            if event[0] == "piece":
+            if isinstance(event, Piece):
                 yield generator_pb2.StreamSongResponse(
-                    piece=generator_pb2.SongPiece(title=event[1], lyrics=event[2]))
-            elif event[0] == "song":
-                yield generator_pb2.StreamSongResponse(song=self._song(event[1]))
+                    piece=generator_pb2.SongPiece(title=event.title, lyrics=event.lyrics))
+            elif isinstance(event, Done):
+                yield generator_pb2.StreamSongResponse(song=self._song(event))
                 return
 
     def GetModelInfo(self, request, context):

@@ -3,12 +3,12 @@ shows while a song is being written. No torch here (the tokenizer is the
 `tokenizers` library)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song, split_song
+from billionsongs.common.songs import Song
+from generator.songformat import END_OF_TEXT, parse_song, split_song
 
 
 def load_tokenizer(model_dir: str | Path) -> Tokenizer:
@@ -23,10 +23,6 @@ def end_of_text_id(tokenizer: Tokenizer) -> int:
     if eot is None:
         raise ValueError(f"the tokenizer has no {END_OF_TEXT} token")
     return eot
-
-
-def writes_titles(tokenizer: Tokenizer) -> bool:
-    return tokenizer.token_to_id(TITLE_MARKER) is not None and tokenizer.token_to_id(LYRICS_MARKER) is not None
 
 
 def decode(tokenizer: Tokenizer, tokens: list[int]) -> str:
@@ -44,16 +40,6 @@ def clean(text: str) -> str:
     return text.translate(_UNPRINTABLE)
 
 
-@dataclass(frozen=True)
-class SongResult:
-    song_id: int
-    title: str
-    lyrics: str
-    failed: bool
-    failure: str
-    token_count: int
-
-
 def has_words(lyrics: str) -> bool:
     """At least one letter or digit: a song of nothing but spaces and
     punctuation (or nothing at all) is no song."""
@@ -61,17 +47,18 @@ def has_words(lyrics: str) -> bool:
 
 
 def assemble(tokenizer: Tokenizer, song_id: int, tokens: list[int], failed: bool,
-             max_new_tokens: int, prefix: str = "") -> SongResult:
+             max_new_tokens: int, prefix: str = "") -> Song:
     """The finished song from its generated tokens; ``prefix`` is the prompt's
     text after END_OF_TEXT (songformat.song_prompt), which the song's text begins with.
     It fails when no end of text came within the limit, or when it has no
     lyrics (the model ended it at once): a failed song is never shown, pooled
-    or voted on."""
+    or voted on. Its ``model_release`` is "": the server, which knows the release, sets it."""
     parsed = parse_song(clean(prefix + decode(tokenizer, tokens)))
     failure = f"no end of text within {max_new_tokens} tokens" if failed else ""
     if not failed and not has_words(parsed.lyrics):
         failed, failure = True, "no lyrics"
-    return SongResult(song_id, parsed.title, parsed.lyrics, failed, failure, len(tokens))
+    return Song(song_id=song_id, model_release="", title=parsed.title, lyrics=parsed.lyrics, failed=failed,
+                failure=failure)
 
 
 def partial(text: str) -> tuple[str, str]:
@@ -106,6 +93,6 @@ class PieceTracker:
             return None  # a multi-byte character is only half written; wait for the rest
         return self._delta(*partial(clean(self.prefix + text)))
 
-    def finish(self, song: SongResult) -> tuple[str, str] | None:
+    def finish(self, song: Song) -> tuple[str, str] | None:
         """The rest of the finished song, after what update() has shown."""
         return self._delta(song.title, song.lyrics)

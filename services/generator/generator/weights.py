@@ -21,6 +21,7 @@ from generator.model import DTYPES, GPT, GPTConfig
 from generator.model import check_weights as check_gpt2
 from generator.modeldir import base_model_dir, is_adapter
 
+
 def _read_safetensors(model_dir: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 

@@ -1,20 +1,29 @@
 """A generation worker process: loads the model once, then runs the engine
 on the songs the server sends it over a pipe.
 
-Protocol (tuples over a multiprocessing Connection):
-  server -> worker: ("songs", [song_id, ...], stream: bool, urgent: bool), ("stream", song_id),
-                    ("expedite", song_id), ("cancel", song_id), ("stop",)
-  worker -> server: ("ready", {"device", "pid"}), ("error", text),
-                    ("piece", song_id, title_delta, lyrics_delta), ("done", SongResult),
-                    ("stats", {"waiting", "active", "tokens", "seconds"})
+Protocol: the dataclasses of generator/messages.py over a multiprocessing Connection
+(Generate, Stream, Expedite, Cancel, Stop in; Ready, StartFailed, Piece, Done, Stats out).
 A one-shot worker (per-request mode) generates one song and exits.
 """
 from __future__ import annotations
 
-import os
 import signal
 import time
 import traceback
+
+from generator.messages import (
+    Cancel,
+    Done,
+    Expedite,
+    Generate,
+    Piece,
+    Ready,
+    StartFailed,
+    Stats,
+    Stop,
+    Stream,
+    ToWorker,
+)
 
 STATS_INTERVAL_S = 0.5
 
@@ -32,14 +41,14 @@ def worker_main(conn, settings, one_shot: bool) -> None:
         runtime = load_runtime(settings)
     except Exception:
         try:
-            conn.send(("error", traceback.format_exc()))
+            conn.send(StartFailed(traceback.format_exc()))
         except OSError:
             pass  # the server is gone too
         conn.close()
         return
     engine, tokenizer = runtime.engine, runtime.tokenizer
     try:
-        conn.send(("ready", {"device": runtime.device, "pid": os.getpid()}))
+        conn.send(Ready(runtime.device))
     except OSError:
         conn.close()
         return  # the server stopped while this worker was loading
@@ -49,26 +58,26 @@ def worker_main(conn, settings, one_shot: bool) -> None:
     served = 0
     stat_tokens, stat_since = 0, time.monotonic()
 
-    def handle(message) -> bool:
+    def handle(message: ToWorker) -> bool:
         nonlocal served
-        kind = message[0]
-        if kind == "stop":
-            return False
-        if kind == "songs":
-            for song_id in message[1]:
-                if song_id in tokens_so_far:
-                    continue  # already running here
-                tokens_so_far[song_id] = []
-                streams[song_id] = PieceTracker(tokenizer, runtime.prefix) if message[2] else None
-                engine.submit(song_id, urgent=message[3])
-                served += 1
-        elif kind == "stream" and message[1] in streams and streams[message[1]] is None:
-            streams[message[1]] = PieceTracker(tokenizer, runtime.prefix)
-        elif kind == "expedite":
-            engine.expedite(message[1])
-        elif kind == "cancel" and message[1] in tokens_so_far:
-            engine.cancel(message[1])
-            del tokens_so_far[message[1]], streams[message[1]]
+        match message:
+            case Stop():
+                return False
+            case Generate():
+                for song_id in message.song_ids:
+                    if song_id in tokens_so_far:
+                        continue  # already running here
+                    tokens_so_far[song_id] = []
+                    streams[song_id] = PieceTracker(tokenizer, runtime.prefix) if message.stream else None
+                    engine.submit(song_id, urgent=message.urgent)
+                    served += 1
+            case Stream(song_id=song_id) if song_id in streams and streams[song_id] is None:
+                streams[song_id] = PieceTracker(tokenizer, runtime.prefix)
+            case Expedite(song_id=song_id):
+                engine.expedite(song_id)
+            case Cancel(song_id=song_id) if song_id in tokens_so_far:
+                engine.cancel(song_id)
+                del tokens_so_far[song_id], streams[song_id]
         return True
 
     try:
@@ -89,7 +98,7 @@ def worker_main(conn, settings, one_shot: bool) -> None:
                 if tracker is not None and token != engine.gen.eot_id:
                     piece = tracker.update(tokens)
                     if piece:
-                        conn.send(("piece", song_id, *piece))
+                        conn.send(Piece(song_id, *piece))
             for f in finished:
                 del tokens_so_far[f.song_id]
                 tracker = streams.pop(f.song_id)
@@ -97,13 +106,13 @@ def worker_main(conn, settings, one_shot: bool) -> None:
                                 runtime.prefix)
                 rest = tracker.finish(song) if tracker is not None else None
                 if rest:
-                    conn.send(("piece", f.song_id, *rest))  # the stream adds up to the song
-                conn.send(("done", song))
+                    conn.send(Piece(f.song_id, *rest))  # the stream adds up to the song
+                conn.send(Done(song, len(f.tokens)))
             now = time.monotonic()
             # Also when going idle, so the gauges do not keep the last busy figures.
             if now - stat_since >= STATS_INTERVAL_S or not engine.busy:
-                conn.send(("stats", {"waiting": len(engine.waiting), "active": engine.active,
-                                     "tokens": stat_tokens, "seconds": now - stat_since}))
+                conn.send(Stats(waiting=len(engine.waiting), active=engine.active, tokens=stat_tokens,
+                                seconds=now - stat_since))
                 stat_tokens, stat_since = 0, now
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the server went away or is shutting down

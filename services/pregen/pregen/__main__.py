@@ -1,5 +1,5 @@
 """``python -m pregen``: read settings, build the clients, run the worker until
-SIGTERM/SIGINT. Every setting comes from the environment (README, Pregen); the
+SIGTERM/SIGINT. Every setting comes from the environment (docs/settings.md); the
 command line takes only ``--help``. A bad setting stops start-up with one line
 naming it (exit status 2)."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from billionsongs.common.settings import load_or_exit
 
 log = logging.getLogger("pregen")
 PROG = "python -m pregen"
-SETTINGS_HELP = """settings (environment variables; README, Pregen, has them all):
+SETTINGS_HELP = """settings (environment variables; docs/settings.md has them all):
   GENERATOR_TARGET, VOTES_TARGET   gRPC targets (127.0.0.1:50051, 127.0.0.1:50052)
   REDIS_URL                        the shared Redis (redis://127.0.0.1:6379/0)
   POOL_TARGET_SIZE, POOL_USES      ids kept in the pool, picks per id (50000, 10)

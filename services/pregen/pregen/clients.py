@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from billionsongs.common.channels import make_channel
+from billionsongs.common.songs import Song
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc, votes_pb2, votes_pb2_grpc
 
 
@@ -23,8 +23,8 @@ class SongStream:
     def __init__(self, call):
         self._call = call
 
-    def __iter__(self) -> Iterator[generator_pb2.Song]:
-        return iter(self._call)
+    def __iter__(self) -> Iterator[Song]:
+        return (Song.from_proto(message) for message in self._call)
 
     def cancel(self) -> None:
         self._call.cancel()
@@ -60,10 +60,3 @@ class VotesClient:
                                        timeout=self.rpc_timeout_s)
         return [(s.song_id, s.score) for s in response.songs]
 
-
-def generator_client(target: str, rpc_timeout_s: float, generate_timeout_s: float) -> GeneratorClient:
-    return GeneratorClient(make_channel(target), rpc_timeout_s, generate_timeout_s)
-
-
-def votes_client(target: str, rpc_timeout_s: float) -> VotesClient:
-    return VotesClient(make_channel(target), rpc_timeout_s)

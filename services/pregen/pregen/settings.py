@@ -4,9 +4,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from billionsongs.common.pool import DEFAULT_TARGET_SIZE, DEFAULT_USES_PER_SONG
-from billionsongs.common.settings import (env_choice, env_float, env_int, env_log_level, env_redis_url,
-                                          env_str)
+from billionsongs.common.settings import env_choice, env_float, env_int, env_log_level, env_redis_url, env_str
+from billionsongs.common.songpool import DEFAULT_TARGET_SIZE, DEFAULT_USES_PER_SONG
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Settings:
     log_format: str = "json"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         d = cls()
         return cls(
             generator_target=env_str("GENERATOR_TARGET", d.generator_target, env),

@@ -22,9 +22,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from redis.exceptions import RedisError
 
 from billionsongs.common.logs import log_fields
-from billionsongs.common.pool import SongPool, TopSongs
-from billionsongs.common.songcache import CachedSong, SongCache
-
+from billionsongs.common.songcache import SongCache
+from billionsongs.common.songpool import SongPool, TopSongs
+from billionsongs.common.songs import Song
 from pregen.clients import GeneratorClient, VotesClient
 from pregen.settings import Settings
 
@@ -267,10 +267,9 @@ class Worker:
         elapsed = time.perf_counter() - started
         self.metrics.batch_seconds.observe(elapsed)  # songs/s: rate(pregen_songs_generated_total)
 
-    def _store(self, songs) -> None:
-        if not songs:
+    def _store(self, cached: list[Song]) -> None:
+        if not cached:
             return
-        cached = [CachedSong.from_proto(s) for s in songs]
         # Every song goes to the cache under the release that wrote it, failed
         # ones too: the website then answers "failed" without generating again.
         self.cache.put_many(cached)

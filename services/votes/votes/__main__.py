@@ -1,5 +1,5 @@
 """``python -m votes``: read settings, start metrics and the gRPC server, run
-until SIGTERM. Every setting comes from the environment (README, Votes); the
+until SIGTERM. Every setting comes from the environment (docs/settings.md); the
 command line takes only ``--help``. A bad setting stops start-up with one line
 naming it (exit status 2); a database that cannot be reached, with one line
 naming DATABASE_URL (exit status 1)."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 
 from billionsongs.common import cli
+from billionsongs.common.grpcserver import serve
 from billionsongs.common.logs import setup_logging
 from billionsongs.common.metrics import start_metrics_server
-from billionsongs.common.grpcserver import serve
 from billionsongs.common.settings import load_or_exit
 
 PROG = "python -m votes"

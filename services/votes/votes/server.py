@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from billionsongs.common.grpcserver import Server, create_server
 from votes import migrate
 from votes.accounts import Passwords
 from votes.service import SERVICE_NAME, VotesService, add_to_server
 from votes.settings import Settings
 from votes.store import Store
-
-from billionsongs.common.grpcserver import Server, create_server
 
 log = logging.getLogger(__name__)
 

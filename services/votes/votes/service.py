@@ -15,8 +15,7 @@ from prometheus_client import Counter
 from billionsongs.v1 import votes_pb2
 from votes import songids
 from votes.accounts import Passwords, check_password, check_username
-from votes.errors import (AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable,
-                          VotesError)
+from votes.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable, VotesError
 from votes.store import Store
 
 log = logging.getLogger(__name__)

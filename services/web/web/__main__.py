@@ -2,7 +2,7 @@
 
     python -m gunicorn --config python:web.gunicorn_conf "web.app:create_app()"
 
-Every setting comes from the environment (README, Web); the command line takes only
+Every setting comes from the environment (docs/settings.md); the command line takes only
 ``--help``. A bad setting stops start-up with one line naming it (exit status 2)
 before gunicorn starts, instead of a traceback in every worker.
 """
@@ -17,7 +17,7 @@ from billionsongs.common.settings import load_or_exit
 
 PROG = "python -m web"
 GUNICORN = ["-m", "gunicorn", "--config", "python:web.gunicorn_conf", "web.app:create_app()"]
-SETTINGS_HELP = """settings (environment variables; README, Web, has them all):
+SETTINGS_HELP = """settings (environment variables; docs/settings.md has them all):
   SECRET_KEY                 signs session cookies (required)
   WEB_BIND                   where gunicorn listens (0.0.0.0:8000)
   WEB_WORKERS, WEB_THREADS   processes, threads each (2, 8)
@@ -29,7 +29,7 @@ SETTINGS_HELP = """settings (environment variables; README, Web, has them all):
 def main(argv: list[str] | None = None) -> int:
     cli.Parser(prog=PROG, description="Billion Songs website: Flask under gunicorn.", epilog=SETTINGS_HELP,
                formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
-    from web.config import WebSettings
+    from web.settings import WebSettings
 
     settings = load_or_exit("web", WebSettings.from_env)
     if not settings.bind.startswith("unix:"):

@@ -10,11 +10,12 @@ from flask_wtf.csrf import generate_csrf
 
 from billionsongs.common.ids import parse_decimal, parse_song_id
 from web import auth
-from web.clients import Song, Unauthenticated
+from web.auth import current_user, sign_in
+from web.clients import Unauthenticated
 from web.errors import NoSuchSong, error_response
-from web.pages import TOP_MAX_AGE
-from web.songs import ready_song, song_etag
-from web.util import absolute, current_user, ext, private, public, random_song_id, sign_in
+from web.pagecache import TOP_MAX_AGE, private, public, song_etag
+from web.songstore import random_pick, ready_song
+from web.state import state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 TOP_LIMIT_MAX = 100
@@ -25,6 +26,11 @@ def _song_id(id_text: str) -> int:
     if song_id is None or id_text != str(song_id):
         raise NoSuchSong()
     return song_id
+
+
+def _absolute(path: str) -> str:
+    base = state().settings.public_url or request.host_url.rstrip("/")
+    return base + path
 
 
 def _signed_in():
@@ -39,7 +45,7 @@ def song(id_text: str):
     song = ready_song(_song_id(id_text))
     response = jsonify(id=str(song.song_id), title=song.title, lyrics=song.lyrics,
                        model_release=song.model_release)
-    settings = ext("settings")
+    settings = state().settings
     public(response, settings.song_max_age, settings.song_s_maxage)
     response.set_etag(song_etag(song.model_release, song.song_id))
     return response.make_conditional(request)
@@ -47,8 +53,8 @@ def song(id_text: str):
 
 @bp.get("/random")
 def random_song():
-    song_id, _ = random_song_id()
-    return private(jsonify(id=str(song_id), url=absolute(url_for("songs.song", id_text=str(song_id)))))
+    song_id, _ = random_pick()
+    return private(jsonify(id=str(song_id), url=_absolute(url_for("songs.song", id_text=str(song_id)))))
 
 
 @bp.get("/top")
@@ -56,7 +62,7 @@ def top():
     limit = parse_decimal(request.args.get("limit", "10"), 1, TOP_LIMIT_MAX, max_digits=6)
     if limit is None:
         return error_response(400, f"limit must be a number from 1 to {TOP_LIMIT_MAX} in ASCII digits")
-    songs = ext("clients").top_songs(ext("release").current(), limit)
+    songs = state().clients.top_songs(state().release.current(), limit)
     response = jsonify(songs=[{"id": str(s.song_id), "title": s.title, "up": s.up, "down": s.down,
                                "score": s.score} for s in songs])
     return public(response, TOP_MAX_AGE, TOP_MAX_AGE)
@@ -109,7 +115,7 @@ def logout():
 def song_votes(id_text: str):
     song_id = _song_id(id_text)
     user = current_user()
-    votes = ext("clients").song_votes(song_id, ext("release").current(), user["id"] if user else 0)
+    votes = state().clients.song_votes(song_id, state().release.current(), user["id"] if user else 0)
     return private(jsonify(votes.to_json()))
 
 
@@ -122,8 +128,7 @@ def vote(id_text: str):
         return error_response(400, 'vote must be "up", "down" or null')
     song = ready_song(song_id)
     try:
-        votes = ext("clients").cast_vote(
-            user["id"], Song(song.song_id, song.title, song.lyrics, song.model_release), data["vote"])
+        votes = state().clients.cast_vote(user["id"], song, data["vote"])
     except Unauthenticated:
         abort(401)
     return private(jsonify(votes.to_json()))
@@ -132,5 +137,5 @@ def vote(id_text: str):
 @bp.get("/me/votes")
 def my_votes():
     user = _signed_in()
-    votes = ext("clients").user_votes(user["id"], ext("release").current())
+    votes = state().clients.user_votes(user["id"], state().release.current())
     return private(jsonify(votes=[{"id": str(v.song_id), "title": v.title, "vote": v.vote} for v in votes]))

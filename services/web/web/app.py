@@ -20,9 +20,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from billionsongs.common.logs import log_fields, new_request_id, request_id_var
 from web import metrics
 from web.clients import Clients
-from web.config import WebSettings
 from web.pagecache import PageCache
+from web.settings import WebSettings
 from web.songstore import ReleaseTracker, SongStore
+from web.state import WebState, install, state
 
 log = logging.getLogger("web.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -53,9 +54,9 @@ def _site_version(root: Path) -> str:
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app. ``test_config`` may hold ``SETTINGS`` (a WebSettings), ``CLIENTS``,
-    ``REDIS`` and ``PICK_RANDOM`` to replace what production builds from the environment,
-    plus any Flask config keys."""
+    """Build the app. ``test_config`` may hold ``SETTINGS`` (a WebSettings), ``CLIENTS``
+    and ``REDIS`` to replace what production builds from the environment, plus any
+    Flask config keys."""
     app = Flask(__name__)
     test_config = dict(test_config or {})
     settings: WebSettings = test_config.pop("SETTINGS", None) or WebSettings.from_env()
@@ -83,18 +84,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     redis_client = app.config.get("REDIS") or redis_lib.Redis.from_url(
         settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
     release = ReleaseTracker(clients, redis_client)
-    app.extensions["billionsongs"] = {
-        "settings": settings,
-        "clients": clients,
-        "redis": redis_client,
-        "release": release,
-        "songs": SongStore(clients, redis_client, lock_ttl_s=settings.generation_timeout_s + 10,
-                           wait_s=settings.generation_timeout_s + 10, on_other_release=release.expire),
-        "site_version": _site_version(Path(app.root_path)),
-    }
+    web_state = WebState(
+        settings=settings, clients=clients, redis=redis_client, release=release,
+        songs=SongStore(clients, redis_client, lock_ttl_s=settings.generation_timeout_s + 10,
+                        wait_s=settings.generation_timeout_s + 10, on_other_release=release.expire),
+        site_version=_site_version(Path(app.root_path)))
+    install(app, web_state)
     # Finished song pages straight from memory (web/pagecache.py), behind ProxyFix so
     # both key and render by the same root URL.
-    app.extensions["billionsongs"]["pages"] = app.wsgi_app = PageCache(app.wsgi_app, release.current)
+    web_state.page_cache = app.wsgi_app = PageCache(app.wsgi_app, release.current)
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                                 x_host=settings.proxy_hops)
@@ -113,7 +111,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     @app.context_processor
     def template_globals():
-        return {"site_version": app.extensions["billionsongs"]["site_version"],
+        return {"site_version": state(app).site_version,
                 "public_url": settings.public_url or request.host_url.rstrip("/")}
 
     return app

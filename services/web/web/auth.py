@@ -2,14 +2,17 @@
 cookie holds only the user id and name (signed, HttpOnly, SameSite=Lax)."""
 from __future__ import annotations
 
+import functools
 import unicodedata
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, make_response, redirect, render_template, request, session, url_for
 
 from web import metrics
-from web.clients import AlreadyExists, InvalidArgument, Unauthenticated
+from web.clients import AlreadyExists, InvalidArgument, Unauthenticated, User
+from web.pagecache import private
 from web.ratelimit import over_limit
-from web.util import ext, private, safe_next, sign_in
+from web.state import state
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -20,6 +23,40 @@ MAX_USERNAME = 32
 MAX_PASSWORD = 256
 
 
+def current_user() -> dict | None:
+    """The signed-in user as {"id", "name"} (reads the session: never on public pages)."""
+    if "uid" not in session:
+        return None
+    return {"id": int(session["uid"]), "name": session.get("name", "")}
+
+
+def sign_in(user: User) -> None:
+    session.clear()  # a fresh session on sign-in: no fixation of an older one
+    session.permanent = True
+    session["uid"] = user.user_id
+    session["name"] = user.name
+
+
+def login_required(view):
+    """A view for signed-in visitors; others go to the sign-in page and come back."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site paths, so ?next= cannot send a visitor elsewhere."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
 class RateLimited(Exception):
     def __init__(self, retry_after: int):
         self.retry_after = retry_after
@@ -27,8 +64,8 @@ class RateLimited(Exception):
 
 def check_login_rate(username: str) -> None:
     """Per client address and per account name, shared by every replica through Redis."""
-    redis = ext("redis")
-    limit = ext("settings").login_attempts_per_minute
+    redis = state().redis
+    limit = state().settings.login_attempts_per_minute
     # The votes service compares names in NFKC, case-insensitively: so does the limit,
     # or "ａｌｉｃｅ" and "ALICE" would each get their own attempts at alice's password.
     name_key = unicodedata.normalize("NFKC", username).lower()
@@ -53,7 +90,7 @@ def authenticate(username: str, password: str):
     """The user, or None for a wrong name or password (one answer for both)."""
     check_login_rate(username)
     try:
-        return ext("clients").authenticate(username, password)
+        return state().clients.authenticate(username, password)
     except (Unauthenticated, InvalidArgument):
         return None
 
@@ -64,7 +101,7 @@ def register_user(username: str, password: str):
     if reason:
         return None, (400, reason)
     try:
-        return ext("clients").register(username, password), None
+        return state().clients.register(username, password), None
     except AlreadyExists:
         return None, (409, "That user name is taken.")
     except InvalidArgument as error:
@@ -74,7 +111,7 @@ def register_user(username: str, password: str):
 def with_hint(response, signed_in: bool):
     if signed_in:
         response.set_cookie(HINT_COOKIE, "1", max_age=30 * 24 * 3600, samesite="Lax",
-                            secure=ext("settings").session_cookie_secure, httponly=False)
+                            secure=state().settings.session_cookie_secure, httponly=False)
     else:
         response.delete_cookie(HINT_COOKIE, samesite="Lax")
     return response

@@ -15,6 +15,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billionsongs.common.channels import make_channel
+from billionsongs.common.songs import Song
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc, votes_pb2, votes_pb2_grpc
 
 # Deadlines (seconds). Short for what a page waits on; generation has its own setting.
@@ -71,16 +72,6 @@ def _translate(error: grpc.RpcError) -> Exception:
 
 
 @dataclass(frozen=True)
-class Song:
-    song_id: int
-    title: str
-    lyrics: str
-    model_release: str
-    failed: bool = False
-    failure: str = ""
-
-
-@dataclass(frozen=True)
 class SongVotes:
     up: int
     down: int
@@ -111,11 +102,6 @@ class UserVote:
 class User:
     user_id: int
     name: str
-
-
-def _song(message) -> Song:
-    return Song(message.song_id, message.title, message.lyrics, message.model_release,
-                message.failed, message.failure)
 
 
 def _votes(message) -> SongVotes:
@@ -167,13 +153,6 @@ class Clients:
             raise _translate(error) from None
         return info.model_release
 
-    def get_song(self, song_id: int) -> Song:
-        try:
-            return _song(self._generator.GetSong(generator_pb2.GetSongRequest(song_id=song_id),
-                                                 timeout=self.generation_timeout_s))
-        except grpc.RpcError as error:
-            raise _translate(error) from None
-
     def stream_song(self, song_id: int) -> Iterator[tuple[str, str] | Song]:
         """Pieces ``(title, lyrics)`` as they are written, then the finished Song.
 
@@ -184,7 +163,7 @@ class Clients:
         try:
             for event in call:
                 if event.HasField("song"):
-                    yield _song(event.song)
+                    yield Song.from_proto(event.song)
                     return
                 yield (event.piece.title, event.piece.lyrics)
             raise Unavailable("StreamSong ended without a song")
@@ -238,7 +217,8 @@ class Clients:
                 song_id=song_id, model_release=release), timeout=FAST_S)
         except NotFound:
             return None
-        return Song(reply.song_id, reply.title, reply.lyrics, reply.model_release or release)
+        return Song(song_id=reply.song_id, model_release=reply.model_release or release, title=reply.title,
+                    lyrics=reply.lyrics)
 
     # --- readiness -----------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""gunicorn settings, from the same environment variables as the app.
+"""gunicorn settings, from the app's own ``WebSettings`` (one reading of the
+environment, one set of defaults; a bad value is one line and exit status 2).
 
-    python -m gunicorn --config python:web.gunicorn_conf "web.app:create_app()"
+    billionsongs-web   # = python -m gunicorn --config python:web.gunicorn_conf "web.app:create_app()"
 
 No ``preload_app``: each worker builds the app (and later its gRPC channels) after
 the fork, because gRPC's threads do not survive ``fork``. gthread workers, so a
@@ -14,9 +15,13 @@ import os
 import shutil
 import tempfile
 
-bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_WORKERS", "2"))
-threads = int(os.environ.get("WEB_THREADS", "8"))
+from billionsongs.common.settings import load_or_exit
+from web.settings import WebSettings
+
+settings = load_or_exit("web", WebSettings.from_env)
+bind = settings.bind
+workers = settings.workers
+threads = settings.threads
 # The gthread worker, plus a request id for every request (web/serverlog.py).
 worker_class = "web.serverlog.RequestIdWorker"
 # For gthread workers `timeout` is a heartbeat, not a request limit: the worker's
@@ -25,7 +30,7 @@ worker_class = "web.serverlog.RequestIdWorker"
 # (deadlocked, stopped, starved) and the master kills and replaces it. So it is
 # short and does not grow with requests. How long a request may take is the
 # application's business: GENERATION_TIMEOUT_S, the deadline of every generator
-# call (web/config.py, web/clients.py).
+# call (web/settings.py, web/clients.py).
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
@@ -33,7 +38,7 @@ keepalive = 5
 # gunicorn's own lines (boot, worker timeouts, errors) are JSON lines too.
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()
+loglevel = settings.log_level.lower()
 logger_class = "web.serverlog.JsonLogger"
 # Refuse absurd request lines and headers before Flask sees them.
 limit_request_line = 8190
@@ -55,7 +60,7 @@ def on_starting(server):
 
 def when_ready(server):
     """In the master, once it listens: /metrics of every worker on METRICS_PORT."""
-    port = int(os.environ.get("METRICS_PORT", "0"))
+    port = settings.metrics_port
     if port:
         # Not web.metrics: importing it would create the workers' metrics in the master.
         from prometheus_client import CollectorRegistry, multiprocess, start_http_server

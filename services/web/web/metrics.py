@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
-                               generate_latest)
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 
 HTTP_REQUESTS = Counter("web_http_requests_total", "HTTP responses, by endpoint, method and status",
                         ["endpoint", "method", "status"])

@@ -71,10 +71,12 @@ SPEC = {
                                  "responses": {"200": _json(_SESSION, "the session")}}},
         "/api/register": {"post": {
             "summary": "Create an account and sign in", "parameters": [_CSRF], "requestBody": _body(_CREDENTIALS),
-            "responses": {"201": _json(_SESSION, "signed in; csrf_token is the new session's token"), **_errors(400, 409, 413, 503)}}},
+            "responses": {"201": _json(_SESSION, "signed in; csrf_token is the new session's token"),
+                          **_errors(400, 409, 413, 503)}}},
         "/api/login": {"post": {
             "summary": "Sign in", "parameters": [_CSRF], "requestBody": _body(_CREDENTIALS),
-            "responses": {"200": _json(_SESSION, "signed in; csrf_token is the new session's token"), **_errors(400, 401, 413, 429, 503)}}},
+            "responses": {"200": _json(_SESSION, "signed in; csrf_token is the new session's token"),
+                          **_errors(400, 401, 413, 429, 503)}}},
         "/api/logout": {"post": {
             "summary": "Sign out", "parameters": [_CSRF],
             "responses": {"204": {"description": "signed out"}, **_errors(400)}}},

@@ -5,9 +5,10 @@ a port the Ingress and the CDN never route (web/gunicorn_conf.py).
 """
 from __future__ import annotations
 
-from flask import abort, Blueprint, jsonify, request
+from flask import Blueprint, abort, jsonify, request
 
-from web.util import ext, private
+from web.pagecache import private
+from web.state import state
 
 # Headers every reverse proxy in front of web adds (ingress-nginx, the CDN
 # stand-in, commercial CDNs): a request carrying one came from the public side.
@@ -24,7 +25,7 @@ def healthz():
     # The CDN keys cached pages by this header (deploy/nginx/cdn.conf.template), so a new
     # model release misses its cache. The release is refreshed at most every 30 s
     # (one 2 s-deadline call); when the generator is down the last known one is sent.
-    tracker = ext("release")
+    tracker = state().release
     try:
         release = tracker.current()
     except Exception:
@@ -42,10 +43,10 @@ def readyz():
     # public's business, and each call costs three round trips.
     if any(name in request.headers for name in _PROXY_HEADERS):
         abort(404)
-    clients = ext("clients")
+    clients = state().clients
     checks = {"generator": clients.serving("generator"), "votes": clients.serving("votes")}
     try:
-        checks["redis"] = bool(ext("redis").ping())
+        checks["redis"] = bool(state().redis.ping())
     except Exception:
         checks["redis"] = False
     ready = all(checks.values())

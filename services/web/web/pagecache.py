@@ -16,9 +16,12 @@ non-canonical id, a release that cannot be known. Flask marks the responses it
 is willing to have kept (``mark``) with the release and id it rendered, so a
 page is never filed under a release that did not write it. Entries are few
 kilobytes; the least recently used go when ``max_entries`` is reached.
+
+Also here: ``public``/``private``, the Cache-Control every view's answer carries.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -28,8 +31,34 @@ from collections.abc import Callable
 
 from billionsongs.common.logs import log_fields, new_request_id, request_id_var
 from web import metrics
+from web.state import state
 
 log = logging.getLogger("web.access")  # the same lines as web.app's hook
+
+
+def public(response, max_age: int, s_maxage: int):
+    """Cacheable by browsers (``max_age`` s) and the CDN (``s_maxage`` s); the session
+    interface then never sets a cookie (docs/architecture.md, invariant 4)."""
+    response.cache_control.public = True
+    response.cache_control.max_age = max_age
+    response.cache_control.s_maxage = s_maxage
+    return response
+
+
+TOP_MAX_AGE = 300  # Top 10 (page and API) may be five minutes old, at the CDN and in browsers
+
+
+def song_etag(release: str, song_id: int) -> str:
+    """The strong ETag of a song page or API answer: (model release, id, site version),
+    so a new model or a redesign never leaves an old answer valid."""
+    text = f"{release}\0{song_id}\0{state().site_version}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def private(response):
+    """Per-visitor: never stored by the CDN or the browser."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 MARK = "billionsongs.page_key"
 ENDPOINT = "songs.song"

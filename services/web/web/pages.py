@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, make_response, redirect, render_template, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template
 
-from web.util import current_user, ext, login_required, private, public, random_song_url
+from web.auth import current_user, login_required
+from web.pagecache import TOP_MAX_AGE, private, public
+from web.songstore import random_song_url
+from web.state import state
 
 bp = Blueprint("pages", __name__)
 
-TOP_MAX_AGE = 300  # Top 10 may be five minutes old, at the CDN and in browsers
 WELL_KNOWN_MAX_AGE = 86400  # /favicon.ico and /robots.txt: unversioned URLs, a day is fresh enough
 
 # Crawlers may read songs, Top 10 and the privacy page; sign-in forms, the per-visitor
@@ -33,7 +35,7 @@ def make_random():
 
 @bp.get("/top")
 def top():
-    songs = ext("clients").top_songs(ext("release").current(), 10)
+    songs = state().clients.top_songs(state().release.current(), 10)
     return public(make_response(render_template("top.html", songs=songs)), TOP_MAX_AGE, TOP_MAX_AGE)
 
 
@@ -41,7 +43,7 @@ def top():
 @login_required
 def my_votes():
     user = current_user()
-    votes = ext("clients").user_votes(user["id"], ext("release").current())
+    votes = state().clients.user_votes(user["id"], state().release.current())
     return private(make_response(render_template("my_votes.html", votes=votes, user=user)))
 
 
@@ -61,10 +63,9 @@ def robots_txt():
 def favicon():
     # The same icon as favicon.svg (tools/make_favicon.py), for browsers that ask here;
     # 1.3 kB, read once. The ETag and 304s come from the app's conditional hook.
-    icon = current_app.extensions["billionsongs"].get("favicon")
+    icon = state().favicon
     if icon is None:
-        icon = (Path(current_app.static_folder) / "favicon.ico").read_bytes()
-        current_app.extensions["billionsongs"]["favicon"] = icon
+        icon = state().favicon = (Path(current_app.static_folder) / "favicon.ico").read_bytes()
     response = make_response(icon)
     response.mimetype = "image/vnd.microsoft.icon"
     return public(response, WELL_KNOWN_MAX_AGE, WELL_KNOWN_MAX_AGE)

@@ -6,28 +6,35 @@ personal (votes, sign-in) lives in the vote widget, loaded in an iframe, private
 """
 from __future__ import annotations
 
-import hashlib
 import time
 
-from flask import (Blueprint, Response, abort, current_app, g, make_response, redirect, render_template,
-                   request, stream_with_context, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from markupsafe import escape
 from werkzeug.http import is_resource_modified
 
 from billionsongs.common.ids import parse_song_id
-from billionsongs.common.songcache import CachedSong
+from billionsongs.common.songs import Song
 from web import metrics, pagecache
-from web.clients import ServiceError, Song, Unavailable
+from web.auth import current_user
+from web.clients import ServiceError, Unavailable
 from web.errors import NoSuchSong
-from web.songstore import Piece
-from web.util import current_user, ext, private, public, random_song_url
+from web.pagecache import private, public, song_etag
+from web.songstore import Piece, random_song_url, ready_song
+from web.state import state
 
 bp = Blueprint("songs", __name__)
-
-
-def song_etag(release: str, song_id: int) -> str:
-    text = f"{release}\0{song_id}\0{ext('site_version')}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def canonical_id_or_404(id_text: str) -> int:
@@ -43,14 +50,14 @@ def excerpt(lyrics: str, lines: int = 3, chars: int = 200) -> str:
     return text if len(text) <= chars else text[:chars - 1].rstrip() + "…"
 
 
-def render_song(song: CachedSong, asked_release: str = "") -> Response:
+def render_song(song: Song, asked_release: str = "") -> Response:
     """The finished page. When the song is of ``asked_release`` (the release this
     request keys by), the page may be kept in memory and served without Flask
     (web/pagecache.py): it is the same for every visitor of this root URL."""
     html = render_template("songs/song.html", song=song, song_id=str(song.song_id),
                            description=excerpt(song.lyrics))
     response = make_response(html)
-    settings = ext("settings")
+    settings = state().settings
     public(response, settings.song_max_age, settings.song_s_maxage)
     response.set_etag(song_etag(song.model_release, song.song_id))
     if song.model_release == asked_release:
@@ -74,7 +81,7 @@ def song(id_text: str):
             target += "?" + request.query_string.decode("latin-1")
         response = redirect(target, 301)
         return public(response, 86400, 86400)
-    release = ext("release").current()
+    release = state().release.current()
     etag = song_etag(release, song_id)
     # Revalidation before Redis is touched. RFC 9110 §13.1.2: weak comparison, so a CDN's
     # or a compressing proxy's W/"…" matches, and a list of tags matches if any does.
@@ -82,10 +89,10 @@ def song(id_text: str):
     if not request.if_none_match.star_tag and not is_resource_modified(request.environ, etag=etag):
         response = make_response("", 304)
         response.set_etag(etag)
-        settings = ext("settings")
+        settings = state().settings
         return public(response, settings.song_max_age, settings.song_s_maxage)
 
-    found, source = ext("songs").lookup(release, song_id)
+    found, source = state().songs.lookup(release, song_id)
     if found is not None:
         metrics.SONG_SOURCE.labels(source).inc()
         return failed_song(song_id) if found.failed else render_song(found, release)
@@ -94,11 +101,11 @@ def song(id_text: str):
 
 def generate_page(release: str, song_id: int):
     """Wait a moment for a new song; if it takes longer, stream it as it is written."""
-    events = ext("songs").generate(release, song_id)
+    events = state().songs.generate(release, song_id)
     pieces: list[Piece] = []
-    deadline = time.monotonic() + ext("settings").stream_after_s
+    deadline = time.monotonic() + state().settings.stream_after_s
     for event in events:  # Unavailable before anything arrived -> the 503 page
-        if isinstance(event, CachedSong):
+        if isinstance(event, Song):
             metrics.SONG_SOURCE.labels("generated").inc()
             return failed_song(song_id) if event.failed else render_song(event, release)
         pieces.append(event)
@@ -136,7 +143,7 @@ def _stream_page(song_id: int, pieces: list[Piece], events):
     outcome = "done"
     try:
         for event in events:
-            if isinstance(event, CachedSong):
+            if isinstance(event, Song):
                 outcome = "failed" if event.failed else "done"
                 break
             yield write(event)
@@ -161,26 +168,13 @@ def _stream_page(song_id: int, pieces: list[Piece], events):
 
 # --- the vote widget (iframe) ---------------------------------------------------------
 
-def ready_song(song_id: int) -> CachedSong:
-    """The finished song (generated now if need be), or 404; for votes and the API."""
-    release = ext("release").current()
-    found, _ = ext("songs").lookup(release, song_id)
-    if found is None:
-        for event in ext("songs").generate(release, song_id):
-            if isinstance(event, CachedSong):
-                found = event
-    if found is None or found.failed:
-        raise NoSuchSong()
-    return found
-
-
 @bp.route("/song/<id_text>/vote", methods=["GET", "POST"])
 def vote_widget(id_text: str):
     song_id = canonical_id_or_404(id_text)
     g.frameable = True  # only this page may sit in a frame, and only on our own pages
     user = current_user()
-    release = ext("release").current()
-    clients = ext("clients")
+    release = state().release.current()
+    clients = state().clients
     error = None
     if request.method == "POST":
         if user is None:
@@ -189,8 +183,7 @@ def vote_widget(id_text: str):
         if choice not in ("up", "down", "none"):
             abort(400)
         song = ready_song(song_id)
-        clients.cast_vote(user["id"], Song(song.song_id, song.title, song.lyrics, song.model_release),
-                          None if choice == "none" else choice)
+        clients.cast_vote(user["id"], song, None if choice == "none" else choice)
         return private(redirect(url_for("songs.vote_widget", id_text=str(song_id)), 303))
     try:
         votes = clients.song_votes(song_id, release, user["id"] if user else 0)

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import secrets
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
-from billionsongs.common.songcache import CachedSong, SongCache
+from flask import g, url_for
 
-from web.clients import Clients, ServiceError, Song, Unavailable
+from billionsongs.common.songcache import SongCache
+from billionsongs.common.songpool import pick_random_song
+from billionsongs.common.songs import Song
+from web import metrics
+from web.clients import Clients, ServiceError, Unavailable
+from web.errors import NoSuchSong
+from web.state import state
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,20 @@ def progress_key(release: str, song_id: int) -> str:
 class Piece:
     title: str
     lyrics: str
+
+
+def random_song_id(redis_client, release: Callable[[], str], rng: random.Random) -> tuple[int, str]:
+    """Make Random's pick, ``(song_id, source)``: 3 in 4 from the pregenerated pool, 1 in 4
+    from top-voted songs, else a fresh id (billionsongs.common.songpool decides: "pool",
+    "top", "fresh"); "uniform" when Redis or the model release cannot be had, so the
+    front door never breaks."""
+    try:
+        song_id, source = pick_random_song(redis_client, release(), rng)
+    except Exception:
+        log.warning("random pick failed; using a uniform id", exc_info=True)
+        song_id, source = rng.getrandbits(64), "uniform"
+    metrics.RANDOM_SOURCE.labels(source).inc()
+    return song_id, source
 
 
 class ReleaseTracker:
@@ -111,7 +132,7 @@ class SongStore:
         self.wait_s = wait_s
         self.poll_s = poll_s
 
-    def lookup(self, release: str, song_id: int) -> tuple[CachedSong | None, str]:
+    def lookup(self, release: str, song_id: int) -> tuple[Song | None, str]:
         """A ready song and where it came from ("cache" or "stored"), or (None, "")."""
         song = self.cache.get(release, song_id)
         if song is not None:
@@ -122,11 +143,10 @@ class SongStore:
             stored = None  # votes down: we can still generate
         if stored is None:
             return None, ""
-        song = CachedSong(song_id, release, stored.title, stored.lyrics)
-        self.cache.put(song)
-        return song, "stored"
+        self.cache.put(stored)
+        return stored, "stored"
 
-    def generate(self, release: str, song_id: int) -> Iterator[Piece | CachedSong]:
+    def generate(self, release: str, song_id: int) -> Iterator[Piece | Song]:
         """Pieces of the song as it is written, then the finished song (maybe failed),
         whose ``model_release`` is the one that wrote it: during a rolling update that
         may be newer than ``release``; the caller shows it under its own release.
@@ -149,13 +169,12 @@ class SongStore:
             if time.monotonic() > deadline:
                 raise Unavailable("timed out waiting for another request's generation")
 
-    def _generate_holding_lock(self, release: str, song_id: int, token: str) -> Iterator[Piece | CachedSong]:
+    def _generate_holding_lock(self, release: str, song_id: int, token: str) -> Iterator[Piece | Song]:
         progress = progress_key(release, song_id)
         try:
             for item in self.clients.stream_song(song_id):
                 if isinstance(item, Song):
-                    song = CachedSong(song_id, item.model_release or release, item.title, item.lyrics,
-                                      item.failed, item.failure)
+                    song = item if item.model_release else replace(item, model_release=release)
                     # Under the release that wrote it, and only there: the asked-for (older)
                     # release's key and ETag never get another model's text.
                     self.cache.put(song)
@@ -190,3 +209,32 @@ class SongStore:
                 return False  # the holder finished or died: look again, maybe take over
             time.sleep(self.poll_s)
         return False
+
+
+# --- for the views: this request's song store (web.state) -------------------------------
+
+def random_pick(rng: random.Random | None = None) -> tuple[int, str]:
+    """Make Random's pick for this request: ``(song_id, source)`` (random_song_id)."""
+    rng = rng or g.setdefault("rng", random.SystemRandom())
+    return random_song_id(state().redis, state().release.current, rng)
+
+
+def random_song_url() -> str:
+    """Where Make Random sends a visitor. Pooled and top songs are known to be good;
+    any other id (empty pool, Redis trouble) may fail, so it carries ?fallback=random."""
+    song_id, source = random_pick()
+    path = url_for("songs.song", id_text=str(song_id))
+    return path if source in ("pool", "top") else path + "?fallback=random"
+
+
+def ready_song(song_id: int) -> Song:
+    """The finished song (generated now if need be), or 404; for votes and the API."""
+    release = state().release.current()
+    found, _ = state().songs.lookup(release, song_id)
+    if found is None:
+        for event in state().songs.generate(release, song_id):
+            if isinstance(event, Song):
+                found = event
+    if found is None or found.failed:
+        raise NoSuchSong()
+    return found

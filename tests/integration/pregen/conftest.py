@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pregen_fakes import FakeGenerator, RunningWorker, start_generator
+from tests.support.pregen_fakes import FakeGenerator, RunningWorker, start_generator
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ import pytest
 import redis
 
 from billionsongs.common.ids import MAX_SONG_ID
-from billionsongs.common.pool import (SongPool, TopSongs, pick_random_song, pool_key,
-                                      pool_uses_key, top_key)
+from billionsongs.common.songpool import SongPool, TopSongs, pick_random_song, pool_key, pool_uses_key, top_key
 
 RELEASE = "rel-a"
 

@@ -76,7 +76,8 @@ def gunicorn(tmp_path):
     (tmp_path / "probe_app.py").write_text(APP)
     port, metrics_port = free_port(), free_port()
     env = base_env()
-    env.update(PYTHONPATH=os.pathsep.join([str(tmp_path), env["PYTHONPATH"]]), WEB_BIND=f"127.0.0.1:{port}",
+    # the probe app is the only module not installed: gunicorn imports it from here
+    env.update(PYTHONPATH=str(tmp_path), WEB_BIND=f"127.0.0.1:{port}", SECRET_KEY="probe",
                WEB_WORKERS="1", WEB_THREADS="4", METRICS_PORT=str(metrics_port), LOG_FORMAT="json",
                LOG_LEVEL="INFO", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
     log = tmp_path / "web.log"
@@ -145,7 +146,8 @@ def test_metrics_come_from_the_master_on_their_own_port(gunicorn):
 def test_the_heartbeat_does_not_follow_the_generation_timeout(monkeypatch):
     import importlib
 
-    import web.gunicorn_conf as conf
+    monkeypatch.setenv("SECRET_KEY", "test")  # the configuration reads WebSettings, which require it
     monkeypatch.setenv("GENERATION_TIMEOUT_S", "600")
+    import web.gunicorn_conf as conf
     assert importlib.reload(conf).timeout == 30
     assert conf.worker_class == "web.serverlog.RequestIdWorker" and conf.logger_class == "web.serverlog.JsonLogger"

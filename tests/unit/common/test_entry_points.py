@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-PYTHONPATH = os.pathsep.join(str(ROOT / p) for p in (".", "services/common", "services/generator", "services/votes",
-                                                      "services/pregen", "services/web"))
 PY = sys.executable
+BIN = Path(PY).parent  # the console scripts of the installed services
 
 ENTRY_POINTS = {
-    "generator": [PY, "-m", "generator"],
-    "votes": [PY, "-m", "votes"],
-    "pregen": [PY, "-m", "pregen"],
-    "web": [PY, "-m", "web"],
+    "generator": [str(BIN / "billionsongs-generator")],
+    "votes": [str(BIN / "billionsongs-votes")],
+    "pregen": [str(BIN / "billionsongs-pregen")],
+    "web": [str(BIN / "billionsongs-web")],
+    "train": [str(BIN / "billionsongs-train")],
+    "random_model": [str(BIN / "billionsongs-random-model")],
     "gen_protos": [PY, "tools/gen_protos.py"],
     "make_favicon": [PY, "tools/make_favicon.py"],
     "base_model": [PY, "tools/base_model.py"],
@@ -27,12 +28,12 @@ ENTRY_POINTS = {
     "bench_generator": [PY, "bench/bench_generator.py"],
     "bench_votes": [PY, "bench/bench_votes.py"],
     "bench.load": [PY, "-m", "bench.load"],
-    "healthcheck": [PY, "-m", "billionsongs.common.healthcheck"],
+    "healthcheck": [str(BIN / "billionsongs-healthcheck")],
 }
 
 
 def run(entry: str, *args: str, **env: str) -> subprocess.CompletedProcess:
-    full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "PYTHONPATH": PYTHONPATH, **env}
+    full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
     return subprocess.run([*ENTRY_POINTS[entry], *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
                           timeout=60)
 
@@ -47,7 +48,7 @@ def assert_one_line_naming(result: subprocess.CompletedProcess, name: str) -> No
 
 @pytest.mark.parametrize("entry, args", [(e, ["--help"]) for e in ENTRY_POINTS] + [
     ("generator", ["generate", "--help"]), ("generator", ["serve", "--help"]),
-    ("generator", ["make-random-model", "--help"]), ("votes", ["-h"]),
+    ("votes", ["-h"]),
 ])
 def test_help_prints_help_and_exits_0(entry, args):
     result = run(entry, *args)
@@ -69,9 +70,10 @@ def test_votes_help_starts_nothing_even_with_a_database_url():
     ("generator", ["bogus"], "bogus"),
     ("generator", [], "serve"),
     ("generator", ["serve", "--bogus"], "--bogus"),
-    ("generator", ["make-random-model", "/tmp/x", "--n-layer", "0"], "--n-layer"),
-    ("generator", ["make-random-model", "/tmp/x", "--n-embd", "10", "--n-head", "4"], "--n-embd"),
-    ("generator", ["make-random-model", "/proc/no/such/dir"], "DIR"),
+    ("random_model", ["/tmp/x", "--n-layer", "0"], "--n-layer"),
+    ("random_model", ["/tmp/x", "--n-embd", "10", "--n-head", "4"], "--n-embd"),
+    ("random_model", ["/proc/no/such/dir"], "DIR"),
+    ("train", [], "data"),
     ("votes", ["--bogus"], "--bogus"),
     ("votes", ["serve"], "serve"),
     ("pregen", ["--bogus"], "--bogus"),
@@ -112,6 +114,8 @@ DB = "postgresql://nobody@127.0.0.1:1/none"
     ("pregen", [], {"POOL_USES": "²"}, "POOL_USES"),
     ("pregen", [], {"BACKOFF_MIN_S": "nan"}, "BACKOFF_MIN_S"),
     ("pregen", [], {"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ("votes", [], {"DATABASE_URL": DB, "LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ("web", [], {"SECRET_KEY": "x", "LOG_LEVEL": "loud"}, "LOG_LEVEL"),
     ("web", [], {}, "SECRET_KEY"),
     ("web", [], {"SECRET_KEY": "x", "WEB_WORKERS": "two"}, "WEB_WORKERS"),
     ("web", [], {"SECRET_KEY": "x", "WEB_BIND": "8000"}, "WEB_BIND"),
@@ -120,3 +124,12 @@ DB = "postgresql://nobody@127.0.0.1:1/none"
 ])
 def test_bad_settings_are_one_line_naming_them(entry, args, env, name):
     assert_one_line_naming(run(entry, *args, **env), name)
+
+
+def test_gunicorn_reads_the_web_settings_a_bad_one_is_one_line():
+    """The image's web process is gunicorn with web.gunicorn_conf, which reads WebSettings: a bad
+    LOG_LEVEL there is the same one line and exit status 2, not a traceback from logging."""
+    result = subprocess.run([PY, "-m", "gunicorn", "--config", "python:web.gunicorn_conf", "web.app:create_app()"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"PATH": os.environ["PATH"], "HOME": "/tmp", "SECRET_KEY": "x", "LOG_LEVEL": "loud"})
+    assert_one_line_naming(result, "LOG_LEVEL")

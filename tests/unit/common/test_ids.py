@@ -1,6 +1,6 @@
 import pytest
 
-from billionsongs.common.ids import MAX_SONG_ID, is_song_id, parse_song_id
+from billionsongs.common.ids import MAX_SONG_ID, parse_song_id
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -10,11 +10,6 @@ from billionsongs.common.ids import MAX_SONG_ID, is_song_id, parse_song_id
 ])
 def test_parse_song_id(text, expected):
     assert parse_song_id(text) == expected
-
-
-def test_is_song_id():
-    assert is_song_id(0) and is_song_id(MAX_SONG_ID)
-    assert not is_song_id(-1) and not is_song_id(MAX_SONG_ID + 1)
 
 
 @pytest.mark.parametrize("text, minimum, maximum, expected", [

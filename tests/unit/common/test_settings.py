@@ -1,7 +1,6 @@
 import pytest
 
-from billionsongs.common.settings import (SettingsError, env_bool, env_choice, env_float, env_int,
-                                          env_str)
+from billionsongs.common.settings import SettingsError, env_bool, env_choice, env_float, env_int, env_str
 
 
 def test_defaults_apply_when_unset_or_empty():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import redis as redis_lib
 
+from tests.support.web_fakes import RELEASE, AuthActions, FakeBackends, make_settings
 from web.app import create_app
-from web_fakes import AuthActions, FakeBackends, make_settings
+from web.state import state
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +20,8 @@ def backends():
 @pytest.fixture
 def fakes(backends):
     """The shared fake servers, reset to a healthy state for each test."""
-    backends.generator.__init__()
-    backends.votes.__init__()
+    backends.generator.reset()
+    backends.votes.reset()
     return backends
 
 
@@ -31,28 +32,20 @@ def redis_client(redis_url):
     client.close()
 
 
-class PickRecorder:
-    """Stands in for billionsongs.common.pool.pick_random_song (owned by pregen)."""
-
-    def __init__(self):
-        self.next = [(4242, "pool")]
-        self.calls = []
-
-    def __call__(self, redis, release, rng):
-        self.calls.append(release)
-        return self.next.pop(0) if self.next else None
+@pytest.fixture
+def pooled_song(redis_client):
+    """Song 4242 in the real random pool of the fake generator's release, so Make
+    Random (3 in 4 from the pool, else the empty top list, then the pool) picks it."""
+    from billionsongs.common.songpool import SongPool
+    SongPool(redis_client, RELEASE).add([4242])
+    return 4242
 
 
 @pytest.fixture
-def pick():
-    return PickRecorder()
-
-
-@pytest.fixture
-def app(fakes, redis_url, pick):
-    app = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True, "PICK_RANDOM": pick})
+def app(fakes, redis_url):
+    app = create_app({"SETTINGS": make_settings(fakes, redis_url), "TESTING": True})
     yield app
-    app.extensions["billionsongs"]["clients"].close()
+    state(app).clients.close()
 
 
 @pytest.fixture

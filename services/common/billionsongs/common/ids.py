@@ -34,5 +34,3 @@ def parse_song_id(text: str) -> int | None:
     return parse_decimal(text, 0, MAX_SONG_ID)
 
 
-def is_song_id(value: int) -> bool:
-    return isinstance(value, int) and 0 <= value <= MAX_SONG_ID

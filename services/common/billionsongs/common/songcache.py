@@ -8,41 +8,12 @@ import and the generator never depends on it.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-
 from billionsongs.common.ids import parse_song_id
+from billionsongs.common.songs import Song
 
 # Songs are pure functions of (release, id): entries may live long; the TTL
 # only bounds memory for songs nobody reads again.
 DEFAULT_TTL_S = 30 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class CachedSong:
-    song_id: int
-    model_release: str
-    title: str
-    lyrics: str
-    failed: bool = False
-    failure: str = ""
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        data["song_id"] = str(self.song_id)  # uint64 does not survive every JSON reader
-        return json.dumps(data, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> "CachedSong":
-        data = json.loads(text)
-        data["song_id"] = int(data["song_id"])
-        return cls(**data)
-
-    @classmethod
-    def from_proto(cls, song) -> "CachedSong":
-        """From a ``billionsongs.v1.Song`` message."""
-        return cls(song_id=song.song_id, model_release=song.model_release, title=song.title,
-                   lyrics=song.lyrics, failed=song.failed, failure=song.failure)
 
 
 def song_key(release: str, song_id: int) -> str:
@@ -54,20 +25,20 @@ class SongCache:
         self.redis = redis_client
         self.ttl_s = ttl_s
 
-    def get(self, release: str, song_id: int) -> CachedSong | None:
+    def get(self, release: str, song_id: int) -> Song | None:
         raw = self.redis.get(song_key(release, song_id))
-        return CachedSong.from_json(raw) if raw else None
+        return Song.from_json(raw) if raw else None
 
-    def get_many(self, release: str, song_ids: list[int]) -> list[CachedSong | None]:
+    def get_many(self, release: str, song_ids: list[int]) -> list[Song | None]:
         if not song_ids:
             return []
         raws = self.redis.mget([song_key(release, i) for i in song_ids])
-        return [CachedSong.from_json(r) if r else None for r in raws]
+        return [Song.from_json(r) if r else None for r in raws]
 
-    def put(self, song: CachedSong) -> None:
+    def put(self, song: Song) -> None:
         self.redis.set(song_key(song.model_release, song.song_id), song.to_json(), ex=self.ttl_s)
 
-    def put_many(self, songs: list[CachedSong]) -> None:
+    def put_many(self, songs: list[Song]) -> None:
         if not songs:
             return
         pipe = self.redis.pipeline(transaction=False)

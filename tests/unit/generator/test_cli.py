@@ -1,0 +1,49 @@
+"""The operator CLI and the launcher's random-model fallback, as processes."""
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def run_cli(*args, env=None):
+    env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "generator", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+def test_generate_prints_the_song_the_engine_writes(generator_settings):
+    from generator.runtime import load_runtime
+    from generator.songs import assemble
+
+    runtime = load_runtime(generator_settings)
+    f = runtime.engine.generate([77])[77]
+    song = assemble(runtime.tokenizer, 77, f.tokens, f.failed, 128, runtime.prefix)
+    out = run_cli("generate", "--seed", "77", "--model-dir", generator_settings.model_dir,
+                  env={"GENERATOR_MAX_NEW_TOKENS": "128", "GENERATOR_DEVICE": "cpu", "GENERATOR_THREADS": "1"})
+    assert out.startswith(f"# {song.title}\n") and song.lyrics in out and "model release" in out
+
+
+def test_launcher_falls_back_to_a_random_model_and_says_so(tmp_path, caplog):
+    from devstack.launcher import ensure_model
+    from generator.release import describe_model
+
+    with caplog.at_level(logging.WARNING, logger="devstack"):
+        used = ensure_model(tmp_path / "missing", tmp_path / "state")
+    assert used == tmp_path / "state" / "random-model"
+    assert "RANDOM model" in caplog.text
+    assert describe_model(used).writes_titles
+    assert ensure_model(used, tmp_path / "state") == used  # a real model directory is used as is
+
+
+def test_a_bad_setting_stops_serve_with_a_message_not_a_traceback():
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "GENERATOR_WORKER_MODE": "sometimes"}
+    result = subprocess.run([sys.executable, "-m", "generator", "serve"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "GENERATOR_WORKER_MODE" in result.stderr and "Traceback" not in result.stderr
