@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint venv system-deps protos lock bench clean model base-model
+.PHONY: run test lint venv system-deps rhyme-words protos lock bench clean model base-model
 
 # Every service installed editable (-e in requirements-dev.txt): the code is the
 # checkout's, its console scripts land in .venv/bin, and nothing needs a PYTHONPATH.
@@ -21,7 +21,11 @@ venv: $(STAMP)
 system-deps:
 	bash tools/install-system-deps.sh
 
-run: venv base-model
+# The word list the bundled model's rhymes choose from (GENERATOR_RHYME_WORDS).
+rhyme-words:
+	test -e /usr/share/dict/words || bash tools/install-system-deps.sh
+
+run: venv base-model rhyme-words
 	$(BIN)/python -m devstack
 
 test: venv system-deps lint
@@ -63,7 +67,7 @@ model: base-model
 	$(BIN)/billionsongs-train $(CORPUS) \
 		--column lyrics --title-column title --weight-column book --weight-power 0.5 \
 		--from $(BASE_MODEL) --lora-rank 16 --context 256 \
-		--batch-size 8 --lr 3e-4 --min-lr 3e-5 --warmup 16 --steps 160 \
+		--batch-size 8 --lr 3e-4 --min-lr 3e-5 --warmup 16 --steps 400 --restart-at 160 \
 		--top-k 40 --temperature 0.9 --no-repeat-ngram-size 10 --max-new-tokens 768 \
 		--eval-every 40 --eval-batches 8 --save-every 20 --threads 2 \
 		--out $(MODEL_DIR) $(MODEL_ARGS)

@@ -103,6 +103,23 @@ def bench_transformers(settings, batch: int, new_tokens: int) -> dict:
     return dict(songs=batch, tokens=batch * (out.shape[1] - 1), seconds=seconds)
 
 
+def bench_rhymes(settings, batch: int, songs: int, rhyme: bool) -> dict:
+    """Songs 1..``songs`` as the model writes them (its own sampling, its own
+    lengths), rhyme-scheme decoding on or off: tokens sampled (rewritten lines
+    too) against tokens kept, and the time."""
+    from generator.runtime import load_runtime
+
+    runtime = load_runtime(dataclasses.replace(settings, max_batch=batch, rhyme=rhyme))
+    sync(runtime.device)
+    start = time.perf_counter()
+    done = runtime.engine.generate(range(1, songs + 1))
+    sync(runtime.device)
+    seconds = time.perf_counter() - start
+    return dict(songs=len(done), tokens=sum(f.sampled for f in done.values()),
+                kept_tokens=sum(len(f.tokens) for f in done.values()),
+                rewinds=sum(f.rewinds for f in done.values()), seconds=seconds)
+
+
 def bench_per_request(settings, songs: int) -> dict:
     """A fresh worker process per song (one warm spare), through the service's pool."""
     from generator.messages import Done
@@ -141,12 +158,16 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=cli.int_at_least(0), default=1,
                         help="torch threads (CPU); 0: torch's default")
     parser.add_argument("--model-dir", help="an existing save_pretrained dir instead of a random model")
+    parser.add_argument("--rhyme-songs", type=cli.int_at_least(0), default=0,
+                        help="also this many songs at each batch size with rhymes off and on, with the "
+                             "model's own sampling and lengths (use with --model-dir; 0: skip)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "generator-cpu.json"))
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds; results thrown away")
     args = parser.parse_args(argv)
     scratch = tempfile.TemporaryDirectory() if args.smoke else None
     if args.smoke:
         args.config, args.new_tokens, args.batch_sizes, args.per_request_songs = "tiny-llama", 4, [1, 2], 1
+        args.rhyme_songs = 2
         args.out = str(Path(scratch.name) / "generator.json")
 
     import torch
@@ -165,6 +186,15 @@ def main(argv=None) -> int:
             for method, fn in (("engine", bench_engine), ("transformers.generate", bench_transformers)):
                 rows.append(dict(method=method, batch=batch, **fn(settings, batch, args.new_tokens)))
                 print(f"  {method} batch {batch}: {rows[-1]['seconds']:.2f} s", file=sys.stderr, flush=True)
+        if args.rhyme_songs:
+            own = dataclasses.replace(GeneratorSettings.from_env({"MODEL_DIR": model_dir}), device=args.device,
+                                      dtype=args.dtype, threads=args.threads)
+            for batch in args.batch_sizes:
+                for rhyme in (False, True):
+                    rows.append(dict(method=f"engine, rhymes {'on' if rhyme else 'off'}", batch=batch,
+                                     **bench_rhymes(own, batch, args.rhyme_songs, rhyme)))
+                    print(f"  {rows[-1]['method']} batch {batch}: {rows[-1]['seconds']:.2f} s",
+                          file=sys.stderr, flush=True)
         if args.per_request_songs:
             rows.append(dict(method="per-request (process per song)", batch=1,
                              **bench_per_request(settings, args.per_request_songs)))
@@ -178,6 +208,12 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['method']:<32} {r['batch']:>5} {r['songs']:>5} {r['tokens']:>7} {r['seconds']:>8.2f} "
               f"{r['songs_per_s']:>9.2f} {r['tokens_per_s']:>10.1f}")
+    rhyming = [r for r in rows if "kept_tokens" in r]
+    if rhyming:
+        print("\nrhymes: tokens sampled per song (rewritten lines too) and kept per song")
+        for r in rhyming:
+            print(f"{r['method']:<32} {r['batch']:>5} {r['tokens'] / r['songs']:>8.1f} sampled "
+                  f"{r['kept_tokens'] / r['songs']:>8.1f} kept {r['rewinds'] / r['songs']:>6.2f} lines rewritten")
     result = dict(config=args.config, device=args.device, dtype=args.dtype, new_tokens=args.new_tokens,
                   top_k=settings.top_k, threads=torch.get_num_threads(), torch=torch.__version__,
                   transformers=transformers.__version__, machine=platform.machine(),

@@ -74,9 +74,12 @@ def generate(model_dir: str, ids: list[int], overrides: dict, batch: int) -> tup
     for i in ids:
         r = assemble(tokenizer, i, done[i].tokens, done[i].failed, gen.max_new_tokens, runtime.prefix)
         songs.append({"id": i, "title": r.title, "lyrics": r.lyrics, "ended": not done[i].failed,
-                      "failure": r.failure, "tokens": len(done[i].tokens)})
+                      "failure": r.failure, "tokens": len(done[i].tokens), "sampled": done[i].sampled,
+                      "rewinds": done[i].rewinds})
     sampling = {"top_k": gen.top_k, "temperature": gen.temperature, "max_new_tokens": gen.max_new_tokens,
-                "no_repeat_ngram_size": gen.no_repeat_ngram_size}
+                "no_repeat_ngram_size": gen.no_repeat_ngram_size,
+                "rhyme": {"schemes": list(gen.rhyme_schemes), "attempts": gen.rhyme_attempts,
+                          "min_probability": gen.rhyme_min_probability} if gen.rhyme_schemes else None}
     return songs, sampling
 
 
@@ -187,6 +190,12 @@ def summarise(songs: list[dict], known: set[str]) -> dict:
         "looping_songs": sum(s["loops"] for s in songs),
         "assistant_songs": sum(s["assistant"] for s in songs),
         "mean_lines": round(sum(s["lines"] for s in songs) / n, 1),
+        "mean_words_per_line": round(sum(len(words_of(line)) for s in songs for line in lines_of(s["lyrics"]))
+                                     / max(1, sum(s["lines"] for s in songs)), 2),
+        # Generated songs only: tokens sampled, rewritten ones too, and lines rewritten to rhyme.
+        "sampled_per_song": round(sum(s["sampled"] for s in songs) / n, 1) if "sampled" in songs[0] else None,
+        "final_tokens_per_song": round(sum(s["tokens"] for s in songs) / n, 1) if "sampled" in songs[0] else None,
+        "rewinds_per_song": round(sum(s["rewinds"] for s in songs) / n, 2) if "rewinds" in songs[0] else None,
     }
 
 
@@ -200,7 +209,11 @@ ROWS = [("end within the length limit", "ended_within_limit", "{:.0%}"),
         ("rhyme rate (lines)", "rhyme_rate", "{:.1%}"),
         ("songs that loop", "looping_songs", "{}"),
         ("songs with assistant phrases", "assistant_songs", "{}"),
-        ("mean non-empty lines", "mean_lines", "{}")]
+        ("mean non-empty lines", "mean_lines", "{}"),
+        ("mean words per line", "mean_words_per_line", "{}"),
+        ("tokens sampled per song (rewrites too)", "sampled_per_song", "{}"),
+        ("tokens per finished song", "final_tokens_per_song", "{}"),
+        ("lines rewritten to rhyme per song", "rewinds_per_song", "{}")]
 
 
 def table(columns: dict[str, dict]) -> str:
@@ -230,6 +243,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--top-k", type=int_at_least(1), default=None, help="default: the model's")
     p.add_argument("--no-repeat-ngram-size", type=int_at_least(0), default=None, help="default: the model's")
     p.add_argument("--max-new-tokens", type=int_at_least(1), default=None, help="default: the model's")
+    p.add_argument("--rhyme", choices=("model", "on", "off", "both"), default="model",
+                   help="rhyme-scheme decoding: as the model's generation_config says, on, off, "
+                        "or each model twice (off, then on) in the same run")
+    p.add_argument("--rhyme-attempts", type=int_at_least(0), default=None, help="default: the model's")
+    p.add_argument("--rhyme-min-probability", type=float, default=None, help="default: the model's")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "model-quality.json"))
     p.add_argument("--samples", type=int_at_least(0), default=10, help="songs printed per model")
     p.add_argument("--smoke", action="store_true", help="a tiny random model, 3 songs; results thrown away")
@@ -247,13 +265,15 @@ def main(argv: list[str] | None = None) -> dict:
     known = known_words(corpus)
     ids = list(range(a.first_id, a.first_id + a.ids))
     overrides = {"temperature": a.temperature, "top_k": a.top_k, "no_repeat_ngram_size": a.no_repeat_ngram_size,
-                 "max_new_tokens": a.max_new_tokens}
+                 "max_new_tokens": a.max_new_tokens, "rhyme_attempts": a.rhyme_attempts,
+                 "rhyme_min_probability": a.rhyme_min_probability}
+    rhymes = {"model": [None], "on": [True], "off": [False], "both": [False, True]}[a.rhyme]
     columns, results = {}, {}
-    for model in a.model:
+    for model, rhyme in [(m, r) for m in a.model for r in rhymes]:
         t0 = time.time()
-        songs, sampling = generate(model, ids, overrides, a.batch)
+        songs, sampling = generate(model, ids, {**overrides, "rhyme": rhyme}, a.batch)
         songs = [measure(s) for s in songs]
-        name = Path(model).name
+        name = Path(model).name + {None: "", False: " (rhymes off)", True: " (rhymes on)"}[rhyme]
         training = Path(model) / "training.json"
         summary = {**summarise(songs, known), "sampling": sampling, "generation_seconds": round(time.time() - t0, 1),
                    "validation_loss": json.loads(training.read_text()).get("validation_loss")

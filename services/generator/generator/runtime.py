@@ -8,8 +8,9 @@ import torch
 from tokenizers import Tokenizer
 
 from generator.engine import Engine, GenerationConfig
-from generator.settings import GeneratorSettings
 from generator.release import writes_titles
+from generator.rhymes import RhymeTable, read_words
+from generator.settings import GeneratorSettings
 from generator.songformat import END_OF_TEXT, song_prompt
 from generator.songs import end_of_text_id, load_tokenizer
 from generator.weights import load_model
@@ -42,5 +43,15 @@ def load_runtime(settings: GeneratorSettings) -> Runtime:
     prompt = (eot, *tokenizer.encode(prefix, add_special_tokens=False).ids)
     gen = GenerationConfig(eot_id=eot, max_new_tokens=settings.max_new_tokens, prompt=prompt,
                            top_k=settings.top_k, temperature=settings.temperature,
-                           no_repeat_ngram_size=settings.no_repeat_ngram_size)
-    return Runtime(Engine(model, gen, settings.max_batch, settings.urgent_rows), tokenizer, device, prefix)
+                           no_repeat_ngram_size=settings.no_repeat_ngram_size,
+                           rhyme_schemes=settings.rhyme_schemes if settings.rhyme else (),
+                           rhyme_attempts=settings.rhyme_attempts,
+                           rhyme_min_probability=settings.rhyme_min_probability)
+    titled = prefix != ""
+    table = None
+    if gen.rhyme_schemes or titled:
+        words = read_words(settings.rhyme_words) if gen.rhyme_schemes and settings.rhyme_words else None
+        table = RhymeTable(tokenizer, eot, model.config.vocab_size, device, words)
+    engine = Engine(model, gen, settings.max_batch, settings.urgent_rows, rhyme_table=table,
+                    titled=titled, prefix=prefix)
+    return Runtime(engine, tokenizer, device, prefix)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+
 def _s64(x: int) -> int:
     """An unsigned 64-bit constant as the signed int64 torch stores."""
     return x - (1 << 64) if x >= (1 << 63) else x

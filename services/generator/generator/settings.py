@@ -6,7 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from billionsongs.common.settings import SettingsError, env_choice, env_float, env_int, env_log_level, env_str
+from billionsongs.common.settings import (
+    SettingsError,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_log_level,
+    env_str,
+)
+from generator.rhymes import DEFAULT_SCHEMES, valid_scheme
 
 # services/generator/generator/settings.py -> repository root
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -40,6 +49,17 @@ class GeneratorSettings:
     top_k: int = 40
     temperature: float = 1.0
     no_repeat_ngram_size: int = 0    # 0: off; else no n-gram of this many tokens twice in a song
+    # Rhyme-scheme decoding (generator.rhymes): on or off, the schemes a song's
+    # id picks from, and the free rewrites of a line before its last word is
+    # chosen among rhyming words.
+    rhyme: bool = False
+    rhyme_schemes: tuple[str, ...] = DEFAULT_SCHEMES
+    rhyme_attempts: int = 0
+    # A line is rewritten only where the model found a rhyming word at least this likely.
+    rhyme_min_probability: float = 0.0
+    # The words a rewrite may end a line with (a file, one word per line; "":
+    # any the pronouncing dictionary knows, GENERATOR_RHYME_WORDS=any). Debian's wamerican by default.
+    rhyme_words: str = "/usr/share/dict/words"
     threads: int = 0                 # torch intra-op threads per worker; 0: torch's default
     metrics_port: int = 0            # 0: no /metrics endpoint
     log_level: str = "INFO"
@@ -70,6 +90,15 @@ class GeneratorSettings:
             no_repeat_ngram_size=env_int("GENERATOR_NO_REPEAT_NGRAM_SIZE",
                                          model.get("no_repeat_ngram_size", d.no_repeat_ngram_size),
                                          env, minimum=0, maximum=64),
+            rhyme=env_bool("GENERATOR_RHYME", model.get("rhyme", d.rhyme), env),
+            rhyme_schemes=env_schemes("GENERATOR_RHYME_SCHEMES", model.get("rhyme_schemes", d.rhyme_schemes), env),
+            rhyme_attempts=env_int("GENERATOR_RHYME_ATTEMPTS", model.get("rhyme_attempts", d.rhyme_attempts),
+                                   env, minimum=0, maximum=16),
+            rhyme_min_probability=env_float("GENERATOR_RHYME_MIN_PROBABILITY",
+                                            model.get("rhyme_min_probability", d.rhyme_min_probability),
+                                            env, minimum=0.0, maximum=1.0),
+            # "any": every word the pronouncing dictionary knows (stored as "").
+            rhyme_words="" if (words := env_str("GENERATOR_RHYME_WORDS", d.rhyme_words, env)) == "any" else words,
             threads=env_int("GENERATOR_THREADS", d.threads, env, minimum=0),
             metrics_port=env_int("METRICS_PORT", d.metrics_port, env, minimum=0, maximum=65535),
             log_level=env_log_level("LOG_LEVEL", d.log_level, env),
@@ -80,6 +109,9 @@ class GeneratorSettings:
         if settings.urgent_rows >= settings.max_batch:
             raise SettingsError(f"GENERATOR_URGENT_ROWS={settings.urgent_rows} leaves no row of "
                                 f"GENERATOR_MAX_BATCH={settings.max_batch} for pregeneration")
+        if settings.rhyme and settings.rhyme_words and not Path(settings.rhyme_words).is_file():
+            raise SettingsError(f"GENERATOR_RHYME_WORDS={settings.rhyme_words} is no file (install Debian's "
+                                "wamerican, or set it to any for every word the pronouncing dictionary knows)")
         positions = model_positions(settings.model_dir, settings.base_models_dir)
         if positions is not None and settings.max_new_tokens > positions:
             # The KV cache holds max_new_tokens positions (the prompt and every
@@ -87,6 +119,18 @@ class GeneratorSettings:
             raise SettingsError(f"GENERATOR_MAX_NEW_TOKENS={settings.max_new_tokens} exceeds the "
                                 f"{positions} positions of the model in {settings.model_dir}")
         return settings
+
+
+def env_schemes(name: str, default: tuple[str, ...], env: Mapping[str, str] | None) -> tuple[str, ...]:
+    """Comma-separated rhyme schemes ("AABB,ABCB"); raises SettingsError for an
+    empty list or a scheme that is not 1 to 8 capital letters."""
+    text = env_str(name, ",".join(default), env)
+    schemes = tuple(s.strip() for s in text.split(","))
+    bad = [s for s in schemes if not valid_scheme(s)]
+    if bad or not schemes:
+        raise SettingsError(f"environment variable {name} must be comma-separated schemes of 1 to 8 "
+                            f"capital letters, e.g. AABB,ABCB; got {text!r}")
+    return schemes
 
 
 def model_positions(model_dir: str | Path, base_models_dir: str | Path) -> int | None:
@@ -115,11 +159,21 @@ def model_sampling(model_dir: str | Path) -> dict:
     checks = {"max_new_tokens": lambda v: isinstance(v, int) and v >= 1,
               "no_repeat_ngram_size": lambda v: isinstance(v, int) and 0 <= v <= 64,
               "top_k": lambda v: isinstance(v, int) and v >= 1,
-              "temperature": lambda v: isinstance(v, (int, float)) and v > 0}
+              "temperature": lambda v: isinstance(v, (int, float)) and v > 0,
+              "rhyme": lambda v: isinstance(v, bool),
+              "rhyme_attempts": lambda v: isinstance(v, int) and 0 <= v <= 16,
+              "rhyme_min_probability": lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
+              "rhyme_schemes": lambda v: isinstance(v, list) and v and all(isinstance(s, str) and valid_scheme(s)
+                                                                           for s in v)}
     out = {}
     for key, ok in checks.items():
         if key in config and config[key] is not None:
-            if isinstance(config[key], bool) or not ok(config[key]):
+            if (isinstance(config[key], bool) and key != "rhyme") or not ok(config[key]):
                 raise SettingsError(f"{path}: {key}={config[key]!r} is not a valid setting")
-            out[key] = float(config[key]) if key == "temperature" else config[key]
+            out[key] = config[key]
+    for key in ("temperature", "rhyme_min_probability"):
+        if key in out:
+            out[key] = float(out[key])
+    if "rhyme_schemes" in out:
+        out["rhyme_schemes"] = tuple(out["rhyme_schemes"])
     return out

@@ -21,7 +21,8 @@ SPECIAL_TOKENS = (END_OF_TEXT, TITLE_MARKER, LYRICS_MARKER)
 MAX_TITLE_CHARS = 120
 # Names the parsing rules below; part of the release id, because a change in how
 # text is split into title and lyrics changes served songs. Bump it with any such change.
-SONG_FORMAT = "split-song-v2"
+# v3: a title is one line; the engine never lets a newline end it (rhymes.SongRules).
+SONG_FORMAT = "split-song-v3"
 
 
 def song_prompt(writes_titles: bool) -> str:

@@ -37,14 +37,27 @@ def build_tokenizer(vocab_size: int, markers: bool):
     return tok
 
 
+def _token_biases(tok, biases: dict[str, float] | None) -> list[tuple[int, float]]:
+    """(token id, bias) for each text of ``biases``, which must be one token."""
+    out = []
+    for text, bias in (biases or {}).items():
+        ids = tok.encode(text, add_special_tokens=False).ids
+        if len(ids) != 1:
+            raise ValueError(f"{text!r} is not one token of the tokenizer")
+        out.append((ids[0], bias))
+    return out
+
+
 def make_random_model(out_dir: str | Path, *, n_layer: int = 2, n_head: int = 2, n_embd: int = 64,
                       n_positions: int = 1024, vocab_size: int = 512, markers: bool = True,
                       end_bias: float | None = None, model_vocab_size: int | None = None,
-                      seed: int = 0) -> Path:
+                      seed: int = 0, biases: dict[str, float] | None = None) -> Path:
     """Write config.json, model.safetensors and tokenizer files to ``out_dir``.
 
     ``end_bias`` lifts the end-of-text logit so songs end after some tens of
     tokens (random weights alone almost never end one); None leaves it random.
+    ``biases`` (with ``end_bias``) lifts other tokens' logits the same way, by
+    token text: {"\n": 2.0, LYRICS_MARKER: 3.0} writes lines and lyrics.
     ``model_vocab_size`` pads the model's vocabulary past the tokenizer's (the
     bench's GPT-2 124M shape; ids past the tokenizer are never decoded there).
     """
@@ -67,6 +80,8 @@ def make_random_model(out_dir: str | Path, *, n_layer: int = 2, n_head: int = 2,
             model.transformer.ln_f.bias[0] = 1.0
             model.transformer.wte.weight[:, 0] = 0.0
             model.transformer.wte.weight[eot, 0] = end_bias
+            for token, bias in _token_biases(tok, biases):
+                model.transformer.wte.weight[token, 0] = bias
     model.save_pretrained(out_dir)
     PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=END_OF_TEXT, bos_token=END_OF_TEXT,
                             model_max_length=n_positions).save_pretrained(out_dir)
@@ -76,14 +91,15 @@ def make_random_model(out_dir: str | Path, *, n_layer: int = 2, n_head: int = 2,
 def make_random_llama(out_dir: str | Path, *, n_layer: int = 2, n_head: int = 4, n_kv_head: int = 2,
                       hidden: int = 64, intermediate: int = 128, n_positions: int = 1024,
                       vocab_size: int = 512, tie_word_embeddings: bool = True, end_bias: float | None = None,
-                      model_vocab_size: int | None = None, seed: int = 0) -> Path:
+                      model_vocab_size: int | None = None, seed: int = 0,
+                      biases: dict[str, float] | None = None) -> Path:
     """A small random Llama-family model (RMSNorm, rotary embeddings, SwiGLU,
     grouped-query attention) with the same tokenizer as make_random_model.
 
     ``end_bias`` (untied models only) lifts the end-of-text logit by about that
     much: residual dimension 0 is 1 for every token and no layer writes it, so
     after the final RMSNorm it is a near-constant that only the end-of-text
-    row of the output head weighs."""
+    row of the output head weighs; ``biases`` as make_random_model's."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -113,6 +129,8 @@ def make_random_llama(out_dir: str | Path, *, n_layer: int = 2, n_head: int = 4,
             rms = (1.0 / hidden + config.initializer_range ** 2) ** 0.5  # of the untouched residual
             model.lm_head.weight[:, 0] = 0.0
             model.lm_head.weight[eot, 0] = end_bias * rms
+            for token, bias in _token_biases(tok, biases):
+                model.lm_head.weight[token, 0] = bias * rms
     model.save_pretrained(out_dir)
     PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=END_OF_TEXT, bos_token=END_OF_TEXT,
                             model_max_length=n_positions).save_pretrained(out_dir)

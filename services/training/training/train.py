@@ -108,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"default: 1024, or what the model's positions allow after {PROMPT_ROOM} for the prompt")
     p.add_argument("--no-repeat-ngram-size", type=int_at_least(0), default=0,
                    help="no n-gram of this many tokens twice in a song, as it is served (0: off)")
+    p.add_argument("--rhyme-min-probability", type=fraction, default=None,
+                   help="serve it with rhyme-scheme decoding on, at this threshold (docs/generation.md#rhymes)")
     p.add_argument("--seed", type=int_at_least(0), default=1337)
     p.add_argument("--threads", type=int_at_least(0), default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -250,13 +252,18 @@ def encode_song(tokenizer, song) -> list[int]:
 
 
 def generation_config(tokenizer, top_k: int = 40, temperature: float = 1.0,
-                      no_repeat_ngram_size: int = 0, max_new_tokens: int = 1024) -> GenerationConfig:
+                      no_repeat_ngram_size: int = 0, max_new_tokens: int = 1024,
+                      rhyme_min_probability: float | None = None) -> GenerationConfig:
     """The sampling the generator serves this model with (unless its environment
-    says otherwise); the original's were top-k 40, temperature 1, 1024 new tokens."""
+    says otherwise); the original's were top-k 40, temperature 1, 1024 new tokens.
+    ``rhyme_min_probability`` (not None) turns the generator's rhyme-scheme
+    decoding on with that threshold (docs/generation.md#rhymes)."""
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+    rhyme = {} if rhyme_min_probability is None else {"rhyme": True,
+                                                      "rhyme_min_probability": rhyme_min_probability}
     return GenerationConfig(do_sample=True, top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
                             no_repeat_ngram_size=no_repeat_ngram_size, bos_token_id=eos, eos_token_id=eos,
-                            pad_token_id=eos)
+                            pad_token_id=eos, **rhyme)
 
 
 def corpus_fingerprint(data: list[str], include: str) -> list[dict]:
@@ -399,7 +406,8 @@ def train(a: argparse.Namespace) -> dict:
                   if val_ids else None)
 
     model.generation_config = generation_config(tokenizer, a.top_k, a.temperature, a.no_repeat_ngram_size,
-                                                a.max_new_tokens)
+                                                max_new_tokens=a.max_new_tokens,
+                                                rhyme_min_probability=a.rhyme_min_probability)
     model.to(a.device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]  # the adapter alone under LoRA
     decay = [p for p in trainable if p.dim() >= 2]  # matrices; not biases and LayerNorms

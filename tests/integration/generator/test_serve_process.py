@@ -18,6 +18,7 @@ from billionsongs.v1 import generator_pb2, generator_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[3]
 IDS = [0, 1, 2**64 - 1, 424242]
+RHYME_IDS = list(range(100, 108))
 
 
 def free_port() -> int:
@@ -27,13 +28,13 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, model_dir, mode):
+    def __init__(self, model_dir, mode, **env_extra):
         self.port = free_port()
         env = {**os.environ,
                "GENERATOR_LISTEN": f"127.0.0.1:{self.port}", "MODEL_DIR": str(model_dir),
                "GENERATOR_DEVICE": "cpu", "GENERATOR_WORKER_MODE": mode, "GENERATOR_WORKERS": "1",
                "GENERATOR_MAX_NEW_TOKENS": "128", "GENERATOR_MAX_BATCH": "64", "GENERATOR_THREADS": "1",
-               "GENERATOR_MAX_SONGS_PER_REQUEST": "100", "LOG_FORMAT": "text"}
+               "GENERATOR_MAX_SONGS_PER_REQUEST": "100", "LOG_FORMAT": "text", **env_extra}
         self.process = subprocess.Popen([sys.executable, "-m", "generator", "serve"], env=env, cwd=ROOT)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
         self.stub = generator_pb2_grpc.GeneratorStub(self.channel)
@@ -90,10 +91,23 @@ def llama_servers(generator_llama_dir):
             server.process.wait()
 
 
-@pytest.mark.parametrize("family", ["gpt2", "llama"])
+@pytest.fixture(scope="module")
+def rhyme_servers(generator_rhyme_dirs):
+    """Rhyme-scheme decoding on: lines rewound in some rows and not in others."""
+    started = {mode: ServerProcess(generator_rhyme_dirs["llama"], mode, GENERATOR_RHYME="on")
+               for mode in ("batched", "per-request")}
+    yield started
+    for server in started.values():
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "llama-rhymes"])
 def test_two_server_processes_in_both_modes_serve_identical_songs(request, family, generator_settings,
-                                                                  generator_llama_dir):
-    servers = request.getfixturevalue("servers" if family == "gpt2" else "llama_servers")
+                                                                  generator_llama_dir, generator_rhyme_dirs):
+    servers = request.getfixturevalue({"gpt2": "servers", "llama": "llama_servers",
+                                       "llama-rhymes": "rhyme_servers"}[family])
     for server in servers.values():
         statuses = server.wait_serving()
         assert statuses[-1] == health_pb2.HealthCheckResponse.SERVING
@@ -104,16 +118,22 @@ def test_two_server_processes_in_both_modes_serve_identical_songs(request, famil
 
     if family == "llama":
         generator_settings = replace(generator_settings, model_dir=str(generator_llama_dir))
+    if family == "llama-rhymes":
+        generator_settings = replace(generator_settings, model_dir=str(generator_rhyme_dirs["llama"]), rhyme=True)
     runtime = load_runtime(generator_settings)
-    expected = {}
-    for song_id in IDS:
+    expected, rewinds = {}, []
+    for song_id in IDS + RHYME_IDS * (family == "llama-rhymes"):
         f = runtime.engine.generate([song_id])[song_id]
+        rewinds.append(f.rewinds)
         r = assemble(runtime.tokenizer, song_id, f.tokens, f.failed, 128, runtime.prefix)
         expected[song_id] = (r.song_id, r.title, r.lyrics, r.failed, r.failure, len(f.tokens))
+    ids = list(expected)
+    if family == "llama-rhymes":
+        assert any(rewinds) and not all(rewinds)  # some rows rewind, others do not
     releases = set()
     for mode, server in servers.items():
-        single = {i: server.stub.GetSong(generator_pb2.GetSongRequest(song_id=i), timeout=120) for i in IDS}
-        batch = list(server.stub.GetSongs(generator_pb2.GetSongsRequest(song_ids=IDS[::-1]), timeout=180))
+        single = {i: server.stub.GetSong(generator_pb2.GetSongRequest(song_id=i), timeout=120) for i in ids}
+        batch = list(server.stub.GetSongs(generator_pb2.GetSongsRequest(song_ids=ids[::-1]), timeout=180))
         assert {s.song_id: as_tuple(s) for s in batch} == {i: as_tuple(s) for i, s in single.items()}, mode
         for i, s in single.items():
             t = as_tuple(s)

@@ -32,7 +32,7 @@ def test_release_changes_with_weights_tokenizer_and_settings(model_copy, generat
 
     for change in ({"top_k": 20}, {"temperature": 0.9}, {"max_new_tokens": 64}, {"dtype": "bfloat16"},
                    {"no_repeat_ngram_size": 6},
-                   {"max_batch": 32}):
+                   {"max_batch": 32}, {"rhyme": True}):
         other = generation_settings(dataclasses.replace(generator_settings, **change), "cpu")
         assert release_id(digest, other) != base, change
     assert release_id(digest, generation_settings(generator_settings, "cuda:0")) != base
@@ -73,3 +73,19 @@ def test_an_adapters_release_covers_its_base(tmp_path, generator_llama_dir):
     assert files_digest(adapter, bases) != d.digest       # the base changed: a new release
     (adapter / "adapter_model.safetensors").write_bytes(b"other")
     assert len({files_digest(adapter, bases), d.digest}) == 2
+
+
+def test_rhyme_settings_are_part_of_the_release_only_while_rhymes_are_on(generator_settings, tmp_path):
+    off = generation_settings(generator_settings, "cpu")
+    assert "rhyme" not in off  # a release without rhymes keeps the id it had before they existed
+    words = tmp_path / "words"
+    words.write_text("night\nlight\n")
+    on = dataclasses.replace(generator_settings, rhyme=True, rhyme_words=str(words))
+    base = release_id("d", generation_settings(on, "cpu"))
+    for change in ({"rhyme_schemes": ("ABCB",)}, {"rhyme_attempts": 2}, {"rhyme_min_probability": 0.1},
+                   {"rhyme_words": ""}):
+        assert release_id("d", generation_settings(dataclasses.replace(on, **change), "cpu")) != base, change
+    words.write_text("night\nlight\nsight\n")  # another word list, other songs
+    assert release_id("d", generation_settings(on, "cpu")) != base
+    assert release_id("d", generation_settings(dataclasses.replace(on, rhyme=False), "cpu")) == \
+        release_id("d", off)

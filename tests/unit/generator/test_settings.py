@@ -91,3 +91,39 @@ def test_urgent_rows_must_leave_a_row_for_pregeneration():
     assert GeneratorSettings.from_env({"GENERATOR_MAX_BATCH": "16", "GENERATOR_URGENT_ROWS": "4"}).urgent_rows == 4
     with pytest.raises(SettingsError, match="GENERATOR_URGENT_ROWS=16"):
         GeneratorSettings.from_env({"GENERATOR_MAX_BATCH": "16", "GENERATOR_URGENT_ROWS": "16"})
+
+
+def test_rhymes_from_the_model_or_the_environment(tmp_path):
+    assert GeneratorSettings.from_env({"MODEL_DIR": str(tmp_path)}).rhyme is False  # off unless asked
+    env = write_generation_config(tmp_path, rhyme=True, rhyme_schemes=["ABCB"], rhyme_attempts=1,
+                                  rhyme_min_probability=0.01)
+    s = GeneratorSettings.from_env(env)
+    assert (s.rhyme, s.rhyme_schemes, s.rhyme_attempts, s.rhyme_min_probability) == (True, ("ABCB",), 1, 0.01)
+    s = GeneratorSettings.from_env({**env, "GENERATOR_RHYME": "off", "GENERATOR_RHYME_SCHEMES": "AABB, ABAB",
+                                    "GENERATOR_RHYME_ATTEMPTS": "0", "GENERATOR_RHYME_MIN_PROBABILITY": "0.5"})
+    assert (s.rhyme, s.rhyme_schemes, s.rhyme_attempts, s.rhyme_min_probability) == (False, ("AABB", "ABAB"), 0, 0.5)
+
+
+@pytest.mark.parametrize("name,value", [("GENERATOR_RHYME", "maybe"), ("GENERATOR_RHYME_SCHEMES", "AABB,abab"),
+                                        ("GENERATOR_RHYME_SCHEMES", "AABB,,ABAB"),
+                                        ("GENERATOR_RHYME_ATTEMPTS", "-1"), ("GENERATOR_RHYME_ATTEMPTS", "17"),
+                                        ("GENERATOR_RHYME_MIN_PROBABILITY", "1.5"),
+                                        ("GENERATOR_RHYME_MIN_PROBABILITY", "nan")])
+def test_a_bad_rhyme_setting_names_itself(name, value):
+    with pytest.raises(SettingsError, match=name):
+        GeneratorSettings.from_env({"MODEL_DIR": "/nonexistent", "GENERATOR_RHYME": "on", name: value})
+
+
+@pytest.mark.parametrize("values", [{"rhyme": "yes"}, {"rhyme_schemes": "AABB"}, {"rhyme_schemes": []},
+                                    {"rhyme_schemes": ["AABB", 3]}, {"rhyme_attempts": True},
+                                    {"rhyme_min_probability": 2}])
+def test_a_bad_rhyme_generation_config_names_the_file(tmp_path, values):
+    with pytest.raises(SettingsError, match="generation_config.json"):
+        GeneratorSettings.from_env(write_generation_config(tmp_path, **values))
+
+
+def test_rhymes_need_their_word_list(tmp_path):
+    env = {"MODEL_DIR": "/nonexistent", "GENERATOR_RHYME": "on"}
+    with pytest.raises(SettingsError, match="GENERATOR_RHYME_WORDS"):
+        GeneratorSettings.from_env({**env, "GENERATOR_RHYME_WORDS": str(tmp_path / "missing")})
+    assert GeneratorSettings.from_env({**env, "GENERATOR_RHYME_WORDS": "any"}).rhyme_words == ""

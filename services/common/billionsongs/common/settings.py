@@ -56,7 +56,7 @@ def env_int(name: str, default=_REQUIRED, env: Mapping[str, str] | None = None,
 
 
 def env_float(name: str, default=_REQUIRED, env: Mapping[str, str] | None = None,
-              minimum: float | None = None) -> float:
+              minimum: float | None = None, maximum: float | None = None) -> float:
     value = _raw(env, name, default)
     if value is None:
         return default
@@ -64,6 +64,8 @@ def env_float(name: str, default=_REQUIRED, env: Mapping[str, str] | None = None
         raise SettingsError(f"environment variable {name}={value!r} is not a number (ASCII decimal)")
     if minimum is not None and number < minimum:
         raise SettingsError(f"environment variable {name}={number} is below the minimum {minimum}")
+    if maximum is not None and number > maximum:
+        raise SettingsError(f"environment variable {name}={number} is above the maximum {maximum}")
     return number
 
 

@@ -1,0 +1,300 @@
+"""Rhyme-scheme decoding: the song logic that makes lines rhyme, one song per id still.
+
+A song's rhyme scheme (AABB, ABAB, ...) is a pure function of its id and the
+release's schemes (``scheme_for``). Each stanza repeats it every
+``len(scheme)`` lines; a line whose letter appeared earlier in the same group
+must rhyme with that earlier line (its anchor). Rhyming follows the CMU
+pronouncing dictionary through `pronouncing`: two different words rhyme when
+they share a rhyming part (the last stressed vowel and all after it); a word
+the dictionary does not know rhymes with nothing.
+
+``SongRules`` follows one row of the engine token by token. When a line that
+must rhyme ends (a newline, or the end of the song) without rhyming, the row
+is rewound (its position set back: the fixed-shape step and the static KV
+cache overwrite what follows) to the start of the line's last word, and:
+
+- ``attempts`` times it writes on freely from there, with noise from the next
+  attempt (the attempt number is one more input of the counter-based noise);
+- then, if none of those lines rhymes, it writes the word once more from the
+  vocabulary's single-token words that rhyme with the anchor (a mask, so the
+  model's own probabilities, top-k and temperature choose among them), then at
+  most one punctuation mark and the line's end. That line rhymes by
+  construction; when no token of the vocabulary rhymes with the anchor, or the
+  last word is the line's first, the line written first is kept.
+
+Measured with bench/model_quality.py and bench/bench_generator.py
+(docs/model.md): a small model's free rewrites end on a rhyme only a few times
+in a hundred, so the default is no free attempt and the masked word at once.
+
+Every decision reads only the row's own tokens, and the masks are per row, so
+a song stays byte-identical whatever batch it runs in. A line that may still
+be rewritten is held back from the stream until it is accepted.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pronouncing
+
+from generator.songformat import END_OF_TEXT, LYRICS_MARKER
+
+if TYPE_CHECKING:  # the server process reads the schemes and never imports torch
+    import torch
+    from tokenizers import Tokenizer
+
+# The schemes of popular verse: couplets, alternate rhyme, the ballad stanza, a monorhyme.
+DEFAULT_SCHEMES = ("AABB", "ABAB", "ABCB", "AAAA")
+# How far back a line may be cut to end on a rhyme, in words (SongRules._best_word_start).
+REWIND_WORDS = 3
+# Punctuation that may close a rewritten line before its newline.
+LINE_END_PUNCTUATION = (",", ".", "!", "?", ";", ":")
+
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
+_TOKEN_WORD = re.compile(r" ([a-z]+)")  # a whole lower-case word with its leading space
+_WORD_START = re.compile(r" [A-Za-z]")
+
+
+def read_words(path: str | Path) -> frozenset[str]:
+    """A word list, one word per line (Debian's wamerican: /usr/share/dict/words),
+    as the set of its lower-case words (names, capitalised there, stay out)."""
+    text = Path(path).read_text(encoding="utf-8")
+    return frozenset(w for w in text.split() if w.isalpha() and w.islower())
+
+
+def valid_scheme(scheme: str) -> bool:
+    """1 to 8 capital letters, e.g. "ABCB"."""
+    return 1 <= len(scheme) <= 8 and all("A" <= c <= "Z" for c in scheme)
+
+
+def _mix64(x: int) -> int:
+    # splitmix64's finaliser (sampling.mix64 on Python ints).
+    mask = (1 << 64) - 1
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+    return x ^ (x >> 31)
+
+
+def scheme_for(song_id: int, schemes: tuple[str, ...]) -> str:
+    """The song's rhyme scheme: one of ``schemes``, by a hash of the id alone."""
+    return schemes[_mix64((song_id + 0x52484D45) & ((1 << 64) - 1)) % len(schemes)]
+
+
+@lru_cache(maxsize=65536)
+def rhyming_parts(word: str) -> frozenset[str]:
+    """The rhyming parts of every CMU pronunciation of ``word`` (lower case);
+    empty for a word the dictionary does not know."""
+    return frozenset(pronouncing.rhyming_part(p) for p in pronouncing.phones_for_word(word))
+
+
+def rhymes(a: str | None, b: str | None) -> bool:
+    """Two different words sharing a rhyming part ("night", "light"); never a
+    word with itself, nor a word the dictionary does not know."""
+    if not a or not b or a == b:
+        return False
+    return bool(rhyming_parts(a) & rhyming_parts(b))
+
+
+def end_word(line: str) -> str | None:
+    """The last word of a line, lower case ("Thou doest to me,—" -> "me")."""
+    words = _WORD.findall(line)
+    return words[-1].lower() if words else None
+
+
+def anchor_line(index: int, scheme: str) -> int | None:
+    """Which earlier line of the stanza line ``index`` must rhyme with: the
+    first line of its group (``len(scheme)`` lines) with the same letter."""
+    group, at = divmod(index, len(scheme))
+    first = scheme.index(scheme[at])
+    return group * len(scheme) + first if first < at else None
+
+
+class RhymeTable:
+    """What the rhyme rules need of a tokenizer, computed once per model.
+
+    ``word_mask(anchor)``: (V,) bool on ``device``, the tokens that are a whole
+    lower-case word (with its leading space) rhyming with ``anchor``, or None
+    when there is none. ``line_end`` and ``line_end_after_mark``: the tokens
+    that may follow a rewritten line's last word.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, eot_id: int, vocab: int, device: str | torch.device = "cpu",
+                 words: frozenset[str] | None = None):
+        """``vocab``: the model's output rows (its logits' width), at least the
+        tokenizer's; ``words``: the only words a rewrite may choose (lower case;
+        None: any the pronouncing dictionary knows, which holds names and
+        abbreviations like "gro" and "adhd")."""
+        self.vocab = vocab
+        self.device = device
+        self.eot_id = eot_id
+        self.tokenizer = tokenizer
+        known = min(vocab, tokenizer.get_vocab_size())
+        self.text = [tokenizer.decode([i], skip_special_tokens=False) for i in range(known)]
+        self.text += [""] * (vocab - known)
+        self.newline = frozenset(i for i, t in enumerate(self.text) if "\n" in t)
+        self.by_part: dict[str, list[tuple[int, str]]] = {}
+        for i, t in enumerate(self.text):
+            m = _TOKEN_WORD.fullmatch(t)
+            if m and (words is None or m.group(1) in words):
+                for part in rhyming_parts(m.group(1)):
+                    self.by_part.setdefault(part, []).append((i, m.group(1)))
+        newlines = [i for i, t in enumerate(self.text) if t and set(t) == {"\n"}]
+        marks = [i for i, t in enumerate(self.text) if t in LINE_END_PUNCTUATION]
+        self.marks = frozenset(marks)
+        self.line_end = self._mask(newlines + marks + [eot_id])
+        self.line_end_after_mark = self._mask(newlines + [eot_id])
+        # A title is one line: while it is written, no token with a newline.
+        self.in_title = ~self._mask(sorted(self.newline))
+        self._word_masks: dict[str, torch.Tensor | None] = {}
+
+    def _mask(self, ids) -> torch.Tensor:
+        import torch
+        mask = torch.zeros(self.vocab, dtype=torch.bool)
+        mask[list(ids)] = True
+        return mask.to(self.device)
+
+    def word_mask(self, anchor: str) -> torch.Tensor | None:
+        if anchor not in self._word_masks:
+            ids = {i for part in rhyming_parts(anchor) for i, word in self.by_part.get(part, ()) if word != anchor}
+            self._word_masks[anchor] = self._mask(sorted(ids)) if ids else None
+        return self._word_masks[anchor]
+
+    def has_letters(self, token: int) -> bool:
+        return any(c.isalpha() for c in self.text[token])
+
+    def decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=False)
+
+
+@dataclass
+class Decision:
+    """What the engine does with a row after a token: ``final`` tokens of the
+    row's song can no longer change (emit them); ``rewind_to``: truncate the
+    song to this many tokens and sample again from there, with noise of
+    ``attempt``; ``mask``: the tokens allowed at the next sample (None: all);
+    ``watch``: the rhyming words whose probability the next sample should
+    report (``SongRules.feed``'s ``rhyme_probability``)."""
+    final: int
+    rewind_to: int | None = None
+    attempt: int = 0
+    mask: torch.Tensor | None = None
+    watch: torch.Tensor | None = None
+
+
+class SongRules:
+    """The rules one song follows in one engine row, token by token: its title
+    is one line (no newline until the lyrics marker), and with a ``scheme``,
+    its lines rhyme (module docstring). ``titled``: the song opens with a title
+    and its lyrics start after the lyrics marker; ``prefix``: the prompt's text
+    after END_OF_TEXT."""
+
+    def __init__(self, table: RhymeTable, scheme: str | None, attempts: int, titled: bool, prefix: str = "",
+                 min_probability: float = 0.0):
+        self.table, self.scheme, self.attempts = table, scheme, attempts
+        self.prefix, self.min_probability = prefix, min_probability
+        self.chances: dict[int, float] = {}                  # token index -> P(a rhyming word there)
+        self.line_start: int | None = None if titled else 0  # index of the current line's first token
+        self.stanza: list[str | None] = []                   # end words of the stanza's accepted lines
+        self.anchor: str | None = None                       # the current line must rhyme with it
+        self.attempt = 0                                     # rewrites of the current line so far
+        self.mode = "free"                                   # or "word", "end", "end-after-mark"
+        self.final = 0
+        self.rewinds = 0                                     # over the whole song, for tests and stats
+
+    @property
+    def first_mask(self) -> torch.Tensor | None:
+        """The tokens allowed at the song's first sample."""
+        return self.table.in_title if self.line_start is None else None
+
+    def feed(self, tokens: list[int], rhyme_probability: float = 0.0) -> Decision:
+        """The row's song after one more token (``tokens[-1]``);
+        ``rhyme_probability``: how likely the model found a word of the last
+        Decision's ``watch`` at that sample (softmax at the sampling temperature)."""
+        token, j = tokens[-1], len(tokens) - 1
+        table = self.table
+        if self.anchor is not None and self.mode == "free":
+            self.chances[j] = rhyme_probability
+        if self.mode == "word":
+            self.mode = "end"
+            return Decision(self.final, attempt=self.attempt, mask=table.line_end)
+        if self.mode == "end" and token in table.marks:
+            self.mode = "end-after-mark"
+            return Decision(self.final, attempt=self.attempt, mask=table.line_end_after_mark)
+        self.final = len(tokens) if self.anchor is None else self.final
+        if self.line_start is None:
+            # The title: wait for the lyrics marker (plain text: it may take several tokens).
+            if ">" in table.text[token] and LYRICS_MARKER in self.prefix + table.decode(tokens):
+                self.line_start = j + 1
+                return Decision(self.final)
+            return Decision(self.final, mask=table.in_title if token != table.eot_id else None)
+        ended = token == table.eot_id
+        if self.scheme is None or (not ended and token not in table.newline):
+            return Decision(self.final, attempt=self.attempt, watch=self._watch())
+        line = table.decode(tokens[self.line_start:j + 1]).replace(END_OF_TEXT, "")
+        text, _, rest = line.partition("\n")
+        word = end_word(text)
+        if self.mode == "free" and self.anchor is not None and text.strip() and not rhymes(word, self.anchor):
+            start = self._last_word_start(tokens, j)
+            if start is not None and self.attempt < self.attempts:
+                self.attempt += 1
+                self.rewinds += 1
+                self._forget(start)
+                return Decision(self.final, rewind_to=start, attempt=self.attempt, watch=self._watch())
+            start = self._best_word_start(tokens, j)
+            if start is not None:
+                self.attempt, self.mode = self.attempts + 1, "word"
+                self.rewinds += 1
+                return Decision(self.final, rewind_to=start, attempt=self.attempt,
+                                mask=table.word_mask(self.anchor))
+        # The line is accepted: the stream may show it.
+        if text.strip():
+            self.stanza.append(word)
+        if not text.strip() or "\n" in rest or ended:
+            self.stanza = []  # a blank line (or the song's end) closes the stanza
+        self.line_start, self.attempt, self.mode = j + 1, 0, "free"
+        self.chances = {}
+        at = anchor_line(len(self.stanza), self.scheme)
+        self.anchor = self.stanza[at] if at is not None else None
+        if self.anchor is not None and table.word_mask(self.anchor) is None:
+            self.anchor = None  # no word of the vocabulary rhymes with it (or the dictionary lacks it)
+        self.final = len(tokens)
+        return Decision(self.final, watch=self._watch())
+
+    def _watch(self) -> torch.Tensor | None:
+        return self.table.word_mask(self.anchor) if self.anchor is not None and self.mode == "free" else None
+
+    def _forget(self, start: int) -> None:
+        self.chances = {k: p for k, p in self.chances.items() if k < start}
+
+    def _best_word_start(self, tokens: list[int], j: int) -> int | None:
+        """Where to write a rhyming word instead: of the line's last
+        ``REWIND_WORDS`` word starts (never its first word), the one at which
+        the model found a rhyming word most likely, the later one on a tie;
+        None when even there it was below ``min_probability`` (the line is then
+        kept as written). Only the last few: from anywhere in the line, most
+        lines shrink to two or three words, and the songs with them."""
+        starts = [k for k in range(self.line_start + 1, j) if _WORD_START.match(self.table.text[tokens[k]])]
+        best, where = -1.0, None
+        for k in starts[-REWIND_WORDS:]:
+            if self.chances.get(k, 0.0) >= best:
+                best, where = self.chances.get(k, 0.0), k
+        if where is None or best < self.min_probability or best <= 0.0:
+            return None
+        return where
+
+    def _last_word_start(self, tokens: list[int], j: int) -> int | None:
+        """Index of the first token of the line's last word (tokens before
+        ``j``), when that token opens with a space; None for a line whose last
+        word is its first, or is not separated by a space."""
+        table, k = self.table, j - 1
+        while k >= self.line_start and not table.has_letters(tokens[k]):
+            k -= 1  # trailing punctuation
+        while k > self.line_start and not table.text[tokens[k]].startswith(" ") \
+                and table.has_letters(tokens[k - 1]):
+            k -= 1  # the word's earlier pieces
+        if k > self.line_start and _WORD_START.match(table.text[tokens[k]]):
+            return k
+        return None
