@@ -189,6 +189,8 @@ def main(argv=None) -> int:
         if args.rhyme_songs:
             own = dataclasses.replace(GeneratorSettings.from_env({"MODEL_DIR": model_dir}), device=args.device,
                                       dtype=args.dtype, threads=args.threads)
+            if args.smoke:  # a random model's songs never end: a few tokens each
+                own = dataclasses.replace(own, max_new_tokens=args.new_tokens)
             for batch in args.batch_sizes:
                 for rhyme in (False, True):
                     rows.append(dict(method=f"engine, rhymes {'on' if rhyme else 'off'}", batch=batch,

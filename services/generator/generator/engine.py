@@ -196,7 +196,8 @@ class Engine:
         watched = None
         if any(row is not None and row.watch is not None for row in self.rows):
             # How likely each row's model found a rhyming word here (rhymes.SongRules
-            # rewinds to where it was likeliest); at the sampling temperature, per row.
+            # rewrites a line's last word only where it was likely enough); at the
+            # sampling temperature, per row.
             watch = torch.stack([self.nothing if row is None or row.watch is None else row.watch
                                  for row in self.rows])                                  # (B, V)
             probs = torch.softmax(logits.float() / self.gen.temperature, dim=-1)

@@ -112,7 +112,7 @@ def test_a_title_ends_only_with_the_lyrics_marker(table, tiny_tokenizer):
     assert rules.feed(tokens[:-1]).mask is None and rules.line_start == len(tokens) - 1
 
 
-def test_a_line_that_must_rhyme_is_held_back_then_cut_where_a_rhyme_was_likeliest(table, tiny_tokenizer):
+def test_a_line_that_must_rhyme_is_held_back_then_its_last_word_rewritten(table, tiny_tokenizer):
     rules = SongRules(table, "AABB", 0, titled=True, prefix=TITLE_MARKER)
     first = ids_of(tiny_tokenizer, "song" + LYRICS_MARKER + "I walked along the river in the morning light\n")
     for n in range(1, len(first) + 1):
@@ -126,7 +126,7 @@ def test_a_line_that_must_rhyme_is_held_back_then_cut_where_a_rhyme_was_likelies
         # The model's chance of a rhyming word at each sample: likeliest at " and".
         decision = rules.feed(tokens, 0.4 if len(tokens) - 1 == likeliest else 0.1)
         assert decision.final == len(first)  # never shown before it is accepted
-    # " and" is not among the last three word starts (" we", " were", " restless"): the best of those.
+    # Only the line's last word is rewritten, however likely a rhyme was at " and".
     starts = [len(first) + i for i, t in enumerate(second) if table.text[t].startswith(" ")]
     assert decision.rewind_to == starts[-1] and decision.mask is table.word_mask("light")
     assert decision.attempt == 1 and rules.rewinds == 1
