@@ -205,7 +205,8 @@ def main(argv=None) -> int:
         row["tokens_per_s"] = row["tokens"] / row["seconds"]
 
     header = f"{'method':<32} {'batch':>5} {'songs':>5} {'tokens':>7} {'seconds':>8} {'songs/s':>9} {'tokens/s':>10}"
-    print(f"\ngenerator bench: {args.config}, {args.device} {args.dtype}, {args.new_tokens} new tokens, "
+    name = Path(args.model_dir).name if args.model_dir else args.config
+    print(f"\ngenerator bench: {name}, {args.device} {args.dtype}, {args.new_tokens} new tokens, "
           f"top-k {settings.top_k}, torch threads {torch.get_num_threads()}\n{header}\n{'-' * len(header)}")
     for r in rows:
         print(f"{r['method']:<32} {r['batch']:>5} {r['songs']:>5} {r['tokens']:>7} {r['seconds']:>8.2f} "
@@ -216,7 +217,7 @@ def main(argv=None) -> int:
         for r in rhyming:
             print(f"{r['method']:<32} {r['batch']:>5} {r['tokens'] / r['songs']:>8.1f} sampled "
                   f"{r['kept_tokens'] / r['songs']:>8.1f} kept {r['rewinds'] / r['songs']:>6.2f} lines rewritten")
-    result = dict(config=args.config, device=args.device, dtype=args.dtype, new_tokens=args.new_tokens,
+    result = dict(config=name, device=args.device, dtype=args.dtype, new_tokens=args.new_tokens,
                   top_k=settings.top_k, threads=torch.get_num_threads(), torch=torch.__version__,
                   transformers=transformers.__version__, machine=platform.machine(),
                   when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), rows=rows)
