@@ -3,10 +3,12 @@
 Songs wait in a queue; each free row (slot) of the batch takes the next one at
 once, and a finished song frees its row for the next step, so work follows the
 real song lengths. Every step runs all ``max_batch`` rows (idle rows are
-padding) and every row attends over the whole static cache, masked to its own
-part: shapes never change, so a song is byte-identical whichever batch it ran
-in. Tokens, positions and the KV cache stay on the device; the only host copy
-per step is the (B,) vector of new tokens, needed to see which songs ended.
+padding), and attention reads the cache blocks the furthest row has filled,
+each row masked to its own part, with every reduction of a fixed shape
+(generator.attention): a song is byte-identical whichever batch it ran in.
+Tokens, positions and the KV cache stay on the device; the only host copy per
+step is the (B,) vector of new tokens, needed to see which songs ended; the
+host counts each row's position itself to know how many blocks to read.
 
 With rhyme schemes on (generator.rhymes), a row whose line must rhyme and does
 not is rewound: its position is set back and the next steps overwrite its
@@ -188,7 +190,9 @@ class Engine:
         finished at this step (their rows are already free).
         """
         self._fill_free_rows()
-        logits = self.model.step(self.tokens, self.pos, self.cache)                      # (B, V)
+        # The furthest row's position, known here without asking the device.
+        furthest = max((self._position(row) for row in self.rows if row is not None), default=0)
+        logits = self.model.step(self.tokens, self.pos, self.cache, furthest)            # (B, V)
         if self.gen.no_repeat_ngram_size:
             self.history.scatter_(1, self.pos[:, None], self.tokens[:, None])
             banned = banned_by_ngrams(self.history, self.pos, self.gen.no_repeat_ngram_size, logits.shape[-1])
@@ -251,6 +255,11 @@ class Engine:
                                          rewinds=row.rules.rewinds if row.rules else 0))
                 self.rows[slot] = None
         return emitted, finished
+
+    def _position(self, row: _Row) -> int:
+        """The cache position of the token a row feeds at the next step (its
+        device copy is ``self.pos``): prompt tokens, then one per generated token."""
+        return len(self.gen.prompt_ids) - 1 - row.prompt_left + len(row.tokens)
 
     def _rewind(self, slot: int, row: _Row, length: int, attempt: int) -> None:
         """Set a row back so that its song's token ``length`` is sampled again:

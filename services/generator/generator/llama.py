@@ -2,8 +2,9 @@
 
 The same contract as the GPT-2 step (model.py): one token per row per step, a
 static preallocated KV cache, per-row positions, attention masked to each row's
-own filled part of the cache, and every step at the same shape (max_batch rows,
-the whole cache), so one row's numerics never depend on the other rows.
+own filled part of the cache, max_batch rows at every step and attention that
+reads only the filled cache blocks (generator.attention), so one row's numerics
+never depend on the other rows.
 
 The architecture, as transformers' ``modeling_llama`` computes it (Touvron et
 al. 2023, arXiv:2302.13971): RMSNorm before attention and MLP (computed in
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from generator.model import KVCache, check_names_and_shapes
+from generator.attention import KVCache, attend, blocks_to_read, visibility_mask
+from generator.model import check_names_and_shapes
 
 
 @dataclass(frozen=True)
@@ -165,17 +167,16 @@ class Llama:
         return weight * h.to(self.dtype)
 
     @torch.inference_mode()
-    def step(self, tokens: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        """tokens, pos (B,) int64 -> logits (B, V) float32; writes row b's K/V at pos[b]."""
+    def step(self, tokens: torch.Tensor, pos: torch.Tensor, cache: KVCache, furthest: int | None = None
+             ) -> torch.Tensor:
+        """tokens, pos (B,) int64 -> logits (B, V) float32; writes row b's K/V at pos[b].
+        ``furthest``: max(pos) if the caller knows it without a device sync
+        (attention then reads only the blocks up to it); None reads them all."""
         c = self.config
-        B, nh, nkv, hd, T = tokens.shape[0], c.n_head, c.n_kv_head, c.head_dim, cache.length
+        B, nh, nkv, hd = tokens.shape[0], c.n_head, c.n_kv_head, c.head_dim
         group = nh // nkv
-        dev = tokens.device
-        visible = torch.arange(T, device=dev)[None, :] <= pos[:, None]                        # (B, T)
-        mask = torch.zeros(visible.shape, device=dev, dtype=torch.float32)
-        mask = mask.masked_fill(~visible, float("-inf"))[:, None, None, :]                    # (B, 1, 1, T)
-        slot = ((torch.arange(B, device=dev)[:, None] * nkv + torch.arange(nkv, device=dev)) * T
-                + pos[:, None]).reshape(-1)                                                     # (B*nkv,)
+        mask = visibility_mask(pos, blocks_to_read(furthest, cache))                        # (n, B, 1, 1, BLOCK)
+        slots = cache.slots(pos)
         cos, sin = self.cos[pos][:, None, :], self.sin[pos][:, None, :]                        # (B, 1, hd)
         scale = 1.0 / math.sqrt(hd)
         x = self.embed[tokens]                                                                  # (B, C)
@@ -186,13 +187,9 @@ class Llama:
             # Rotary embedding in float32, as transformers applies it to float32 tables.
             q = (q.float() * cos + _rotate_half(q.float()) * sin).to(self.dtype)
             k = (k.float() * cos + _rotate_half(k.float()) * sin).to(self.dtype)
-            cache.k[i].view(-1, hd).index_copy_(0, slot, k.reshape(-1, hd))
-            cache.v[i].view(-1, hd).index_copy_(0, slot, v.reshape(-1, hd))
+            cache.write(i, slots, k, v)
             # Query heads grouped by the key/value head they read: (B, nkv, group, hd).
-            qg = (q * scale).view(B, nkv, group, hd)
-            att = (qg @ cache.k[i].transpose(-1, -2)).float()                                  # (B, nkv, g, T)
-            att = torch.softmax(att + mask, dim=-1).to(self.dtype)
-            y = (att @ cache.v[i]).reshape(B, nh * hd)                                          # (B, nh*hd)
+            y = attend((q * scale).view(B, nkv, group, hd), cache, i, mask).reshape(B, nh * hd)
             x = x + y @ L["o"]
             gate, up = (self._rms(x, L["ln2"]) @ L["gate_up"]).chunk(2, dim=-1)                # (B, M) each
             x = x + (F.silu(gate) * up) @ L["down"]

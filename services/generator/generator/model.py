@@ -2,8 +2,8 @@
 
 One token per row per step, a static preallocated KV cache, per-row positions
 and attention masked to each row's own filled part of the cache. Every step
-runs at the same shape (max_batch rows, the whole cache length), so one row's
-numerics never depend on the other rows. The model does no I/O decisions and
+runs at max_batch rows and reads the cache blocks the furthest row has filled
+(generator.attention), so one row's numerics never depend on the other rows. The model does no I/O decisions and
 picks no device: the caller passes both.
 """
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from generator.attention import KVCache, attend, blocks_to_read, visibility_mask
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -90,16 +92,6 @@ def check_weights(c: GPTConfig, state: dict[str, torch.Tensor]) -> dict[str, tor
     return state
 
 
-class KVCache:
-    """Keys and values of every row, allocated once: (n_layer, B, n_kv_head, T, head_dim)."""
-
-    def __init__(self, n_layer: int, batch: int, n_kv_head: int, length: int, head_dim: int, device, dtype):
-        shape = (n_layer, batch, n_kv_head, length, head_dim)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.length = length
-
-
 class GPT:
     family = "gpt2"
 
@@ -124,30 +116,24 @@ class GPT:
         return torch.addmm(self.w[name + ".bias"], x, self.w[name + ".weight"])  # Conv1D: x @ W + b
 
     @torch.inference_mode()
-    def step(self, tokens: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        """tokens, pos (B,) int64 -> logits (B, V) float32; writes row b's K/V at pos[b]."""
+    def step(self, tokens: torch.Tensor, pos: torch.Tensor, cache: KVCache, furthest: int | None = None
+             ) -> torch.Tensor:
+        """tokens, pos (B,) int64 -> logits (B, V) float32; writes row b's K/V at pos[b].
+        ``furthest``: max(pos) if the caller knows it without a device sync
+        (attention then reads only the blocks up to it); None reads them all."""
         c = self.config
-        B, nh, hs, T = tokens.shape[0], c.n_head, c.n_embd // c.n_head, cache.length
-        dev = tokens.device
-        # Row b attends to cache slots 0..pos[b] only; stale slots of an earlier song are masked.
-        visible = torch.arange(T, device=dev)[None, :] <= pos[:, None]                        # (B, T)
-        mask = torch.zeros(visible.shape, device=dev, dtype=torch.float32)
-        mask = mask.masked_fill(~visible, float("-inf"))[:, None, None, :]                    # (B, 1, 1, T)
-        # Where row b, head h writes its new key/value in a layer's cache seen as (B*nh*T, hs).
-        slot = ((torch.arange(B, device=dev)[:, None] * nh + torch.arange(nh, device=dev)) * T
-                + pos[:, None]).reshape(-1)                                                     # (B*nh,)
+        B, nh, hs = tokens.shape[0], c.n_head, c.n_embd // c.n_head
+        mask = visibility_mask(pos, blocks_to_read(furthest, cache))                        # (n, B, 1, 1, BLOCK)
+        slots = cache.slots(pos)
         scale = 1.0 / math.sqrt(hs)
         x = self.w["wte.weight"][tokens] + self.w["wpe.weight"][pos]                          # (B, C)
         for i in range(c.n_layer):
             p = f"h.{i}."
             qkv = self._linear(self._ln(x, p + "ln_1"), p + "attn.c_attn")                   # (B, 3C)
             q, k, v = qkv.view(B, 3, nh, hs).unbind(1)                                        # (B, nh, hs)
-            cache.k[i].view(-1, hs).index_copy_(0, slot, k.reshape(-1, hs))
-            cache.v[i].view(-1, hs).index_copy_(0, slot, v.reshape(-1, hs))
-            # Scaling q (hs numbers) is cheaper than scaling the scores (T numbers).
-            att = ((q * scale)[:, :, None, :] @ cache.k[i].transpose(-1, -2)).float()         # (B, nh, 1, T)
-            att = torch.softmax(att + mask, dim=-1).to(self.dtype)
-            y = (att @ cache.v[i]).reshape(B, c.n_embd)                                       # (B, C)
+            cache.write(i, slots, k, v)
+            # Scaling q (hs numbers) is cheaper than scaling the scores.
+            y = attend((q * scale)[:, :, None, :], cache, i, mask).reshape(B, c.n_embd)       # (B, C)
             x = x + self._linear(y, p + "attn.c_proj")
             h = F.gelu(self._linear(self._ln(x, p + "ln_2"), p + "mlp.c_fc"), approximate="tanh")
             x = x + self._linear(h, p + "mlp.c_proj")

@@ -15,6 +15,11 @@ from generator.songformat import LYRICS_MARKER, SONG_FORMAT, TITLE_MARKER, song_
 # change there changes every song. Bump it with any change to sampling.py.
 SAMPLING_SCHEME = "splitmix64-gumbel-topk-v1"
 
+# Names the decode step's arithmetic (generator/attention.py, model.py,
+# llama.py): how attention reads and reduces the KV cache; part of the release
+# id, because a change there changes every song. Bump it with any such change.
+DECODE_STEP = "filled-blocks-64-v1"
+
 # Names the rules generator/rhymes.py implements; part of the release id while
 # rhymes are on. Bump it with any change to those rules.
 RHYME_RULES = "last-word-rewind-v1"
@@ -92,7 +97,7 @@ def generation_settings(settings, device: str, prompt: str = "<|endoftext|>") ->
     different reduction order for another shape; the torch version because its
     kernels' numerics may change between releases (a new torch must never
     serve different text under an old release's cached pages)."""
-    generation = {"prompt": prompt, "sampling": SAMPLING_SCHEME, "top_k": settings.top_k,
+    generation = {"prompt": prompt, "sampling": SAMPLING_SCHEME, "decode_step": DECODE_STEP, "top_k": settings.top_k,
             "temperature": settings.temperature, "max_new_tokens": settings.max_new_tokens,
             "no_repeat_ngram_size": settings.no_repeat_ngram_size, "song_format": SONG_FORMAT,
             "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,

@@ -180,3 +180,18 @@ def test_urgent_rows_stay_free_for_visitors_and_change_no_song(model, gen, alone
         {i: (alone[i].tokens, alone[i].failed) for i in done}
     with pytest.raises(ValueError):
         Engine(model, gen, 4, urgent_rows=4)
+
+
+def test_the_engine_knows_each_rows_position_without_asking_the_device(model, gen):
+    """Attention reads the blocks up to the furthest row's position as the host
+    counts it; it must equal the device's own, prompt and refills included."""
+    prompt = (gen.eot_id, gen.eot_id, gen.eot_id)
+    engine = Engine(model, GenerationConfig(**{**gen.__dict__, "prompt": prompt}), 4)
+    for i in IDS[:10]:
+        engine.submit(i)
+    while engine.busy:
+        engine._fill_free_rows()
+        positions = [(engine._position(row), int(engine.pos[slot]))
+                     for slot, row in enumerate(engine.rows) if row is not None]
+        assert all(host == device for host, device in positions), positions
+        engine.step()

@@ -54,6 +54,13 @@ def test_the_torch_version_is_part_of_the_release(generator_settings, monkeypatc
     assert release_id("d" * 64, generation_settings(generator_settings, "cpu")) != release_id("d" * 64, gen)
 
 
+def test_the_decode_steps_arithmetic_is_part_of_the_release(generator_settings, monkeypatch):
+    import generator.release as release
+    gen = generation_settings(generator_settings, "cpu")
+    monkeypatch.setattr(release, "DECODE_STEP", "another-v2")
+    assert release_id("d" * 64, generation_settings(generator_settings, "cpu")) != release_id("d" * 64, gen)
+
+
 def test_an_adapters_release_covers_its_base(tmp_path, generator_llama_dir):
     import json
     bases = tmp_path / "bases"

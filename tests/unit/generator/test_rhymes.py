@@ -270,3 +270,20 @@ def test_must_rhyme_lines_rhyme_and_far_more_than_without_the_rules(setup, alone
         return rhymed / due
     with_rules, without = rhyme_share(alone), rhyme_share(plain)
     assert with_rules > 0.95 and without < 0.2, (with_rules, without)
+
+
+def test_the_engine_knows_each_rows_position_without_asking_the_device(setup):
+    """Attention reads the blocks up to the furthest row's position as the host
+    counts it (prompt, tokens, rewinds); it must equal the device's own."""
+    _, engine = setup
+    e = engine(max_batch=8)
+    for i in IDS[:16]:
+        e.submit(i)
+    rewound = 0
+    while e.busy:
+        e._fill_free_rows()
+        for slot, row in enumerate(e.rows):
+            if row is not None:
+                assert e._position(row) == int(e.pos[slot])
+        rewound += sum(f.rewinds for f in e.step()[1])
+    assert rewound > 0
