@@ -4,8 +4,8 @@
 setting or a directory that holds no model is one line naming it and exit status 2."""
 from __future__ import annotations
 
-import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -75,10 +75,11 @@ def cmd_generate(args) -> int:
     from generator.settings import GeneratorSettings
     from generator.songs import assemble
 
-    settings = load_or_exit("generator", GeneratorSettings.from_env)
-    name = "MODEL_DIR"
-    if args.model_dir:
-        settings, name = dataclasses.replace(settings, model_dir=args.model_dir), "--model-dir"
+    # --model-dir stands for MODEL_DIR: the sampling settings come from that
+    # model's generation_config.json, not from the default model's.
+    env = {**os.environ, "MODEL_DIR": args.model_dir} if args.model_dir else None
+    settings = load_or_exit("generator", lambda: GeneratorSettings.from_env(env))
+    name = "--model-dir" if args.model_dir else "MODEL_DIR"
     runtime = load_model(lambda: load_runtime(settings), settings.model_dir, name)
     model = describe_model(settings.model_dir, settings.base_models_dir)
     release = release_id(model.digest, generation_settings(settings, runtime.device, model.prompt))

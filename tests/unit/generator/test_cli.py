@@ -26,6 +26,20 @@ def test_generate_prints_the_song_the_engine_writes(generator_settings):
     assert out.startswith(f"# {song.title}\n") and song.lyrics in out and "model release" in out
 
 
+def test_model_dir_option_reads_that_models_own_sampling_settings(generator_model_dir, tmp_path):
+    """--model-dir is MODEL_DIR: the settings in the model's generation_config.json
+    apply, not the default model's (the bundled one samples at 0.9 with rhymes)."""
+    import json
+    import shutil
+    model = shutil.copytree(generator_model_dir, tmp_path / "model")
+    (model / "generation_config.json").write_text(json.dumps({"temperature": 1.7, "max_new_tokens": 40}))
+    env = {"GENERATOR_DEVICE": "cpu", "GENERATOR_THREADS": "1"}
+    by_option = run_cli("generate", "--seed", "5", "--seed", "6", "--model-dir", str(model), env=env)
+    by_env = run_cli("generate", "--seed", "5", "--seed", "6", env={**env, "MODEL_DIR": str(model)})
+    # The release id printed with each song names the sampling settings too.
+    assert by_option == by_env and by_option.count("model release") == 2
+
+
 def test_launcher_falls_back_to_a_random_model_and_says_so(tmp_path, caplog):
     from devstack.launcher import ensure_model
     from generator.release import describe_model
