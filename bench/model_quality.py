@@ -77,7 +77,7 @@ def generate(model_dir: str, ids: list[int], overrides: dict, batch: int) -> tup
                       "failure": r.failure, "tokens": len(done[i].tokens), "sampled": done[i].sampled,
                       "rewinds": done[i].rewinds})
     sampling = {"top_k": gen.top_k, "temperature": gen.temperature, "max_new_tokens": gen.max_new_tokens,
-                "no_repeat_ngram_size": gen.no_repeat_ngram_size,
+                "no_repeat_ngram_size": gen.no_repeat_ngram_size, "max_lines": gen.max_lines,
                 "rhyme": {"schemes": list(gen.rhyme_schemes), "attempts": gen.rhyme_attempts,
                           "min_probability": gen.rhyme_min_probability} if gen.rhyme_schemes else None}
     return songs, sampling
@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> dict:
                         "or each model twice (off, then on) in the same run")
     p.add_argument("--rhyme-attempts", type=int_at_least(0), default=None, help="default: the model's")
     p.add_argument("--rhyme-min-probability", type=float, default=None, help="default: the model's")
+    p.add_argument("--max-lines", type=int_at_least(0), default=None,
+                   help="songs end after this many lines, at a rhyme group's end (0: off; default: the model's)")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "model-quality.json"))
     p.add_argument("--samples", type=int_at_least(0), default=10, help="songs printed per model")
     p.add_argument("--smoke", action="store_true", help="a tiny random model, 3 songs; results thrown away")
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
     ids = list(range(a.first_id, a.first_id + a.ids))
     overrides = {"temperature": a.temperature, "top_k": a.top_k, "no_repeat_ngram_size": a.no_repeat_ngram_size,
                  "max_new_tokens": a.max_new_tokens, "rhyme_attempts": a.rhyme_attempts,
-                 "rhyme_min_probability": a.rhyme_min_probability}
+                 "rhyme_min_probability": a.rhyme_min_probability, "max_lines": a.max_lines}
     rhymes = {"model": [None], "on": [True], "off": [False], "both": [False, True]}[a.rhyme]
     columns, results = {}, {}
     for model, rhyme in [(m, r) for m in a.model for r in rhymes]:

@@ -52,6 +52,9 @@ class GenerationConfig:
     # A line is rewritten to rhyme only where the model found a rhyming word
     # at least this likely (rhymes.SongRules).
     rhyme_min_probability: float = 0.0
+    # A song with this many lines ends after the next line closing a rhyme
+    # group (rhymes.SongRules; 0: only the model ends songs).
+    max_lines: int = 0
 
     @property
     def prompt_ids(self) -> tuple[int, ...]:
@@ -94,8 +97,8 @@ class Engine:
         schemes without a rhyme table."""
         if not 0 <= urgent_rows < max_batch:
             raise ValueError(f"urgent_rows {urgent_rows} must be from 0 to below max_batch {max_batch}")
-        if (gen.rhyme_schemes or titled) and rhyme_table is None:
-            raise ValueError("rhyme schemes and titles need the tokenizer's table (rhymes.RhymeTable)")
+        if (gen.rhyme_schemes or titled or gen.max_lines) and rhyme_table is None:
+            raise ValueError("rhyme schemes, titles and max_lines need the tokenizer's table (rhymes.RhymeTable)")
         self.model, self.gen, self.max_batch, self.urgent_rows = model, gen, max_batch, urgent_rows
         self.rhyme_table, self.titled, self.prefix = rhyme_table, titled, prefix
         self.urgent: set[int] = set()  # waiting songs a visitor waits for
@@ -171,10 +174,10 @@ class Engine:
                 self.urgent.discard(song_id)
                 bulk += not urgent
                 rules = None
-                if self.gen.rhyme_schemes or self.titled:
+                if self.gen.rhyme_schemes or self.titled or self.gen.max_lines:
                     scheme = scheme_for(song_id, self.gen.rhyme_schemes) if self.gen.rhyme_schemes else None
                     rules = SongRules(self.rhyme_table, scheme, self.gen.rhyme_attempts, self.titled, self.prefix,
-                                      self.gen.rhyme_min_probability)
+                                      self.gen.rhyme_min_probability, self.gen.max_lines, self.gen.max_new_tokens)
                 self.rows[slot] = _Row(song_id, prompt_left=len(self.gen.prompt_ids) - 1, urgent=urgent,
                                        rules=rules, mask=rules.first_mask if rules else None)
                 self.tokens[slot] = self.gen.prompt_ids[0]
@@ -211,8 +214,9 @@ class Engine:
                                    else row.mask for row in self.rows])                  # (B, V)
             logits = logits.masked_fill(~allowed, float("-inf"))
         # The step index t of the token being sampled equals the input position;
-        # a rewritten line's attempt number is its high half.
-        counter = self.pos + (self.attempts << ATTEMPT_SHIFT) if self.gen.rhyme_schemes else self.pos
+        # a rewritten line's attempt number is its high half (0 for every line
+        # written once: those keep the plain counter).
+        counter = self.pos + (self.attempts << ATTEMPT_SHIFT)
         nxt = sample(logits, self.ids, counter, self.gen.top_k, self.gen.temperature)    # (B,)
         if len(self.gen.prompt_ids) > 1:
             # Rows still in their prompt take its next token instead of the sample.

@@ -20,6 +20,12 @@ SAMPLING_SCHEME = "splitmix64-gumbel-topk-v1"
 # id, because a change there changes every song. Bump it with any such change.
 DECODE_STEP = "filled-blocks-64-v1"
 
+# Names the rules every song follows (generator/rhymes.py SongRules: a title
+# of at most TITLE_MAX_TOKENS ended by the whole lyrics marker, a first line
+# that does not repeat the title, the end END_RESERVE tokens before the limit
+# and after max_lines); part of the release id. Bump it with any change to them.
+SONG_RULES = "title-first-line-end-v1"
+
 # Names the rules generator/rhymes.py implements; part of the release id while
 # rhymes are on. Bump it with any change to those rules.
 RHYME_RULES = "last-word-rewind-v1"
@@ -97,11 +103,12 @@ def generation_settings(settings, device: str, prompt: str = "<|endoftext|>") ->
     different reduction order for another shape; the torch version because its
     kernels' numerics may change between releases (a new torch must never
     serve different text under an old release's cached pages)."""
-    generation = {"prompt": prompt, "sampling": SAMPLING_SCHEME, "decode_step": DECODE_STEP, "top_k": settings.top_k,
-            "temperature": settings.temperature, "max_new_tokens": settings.max_new_tokens,
-            "no_repeat_ngram_size": settings.no_repeat_ngram_size, "song_format": SONG_FORMAT,
-            "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,
-            "torch": torch_version()}
+    generation = {"prompt": prompt, "sampling": SAMPLING_SCHEME, "decode_step": DECODE_STEP,
+                  "top_k": settings.top_k, "temperature": settings.temperature,
+                  "max_new_tokens": settings.max_new_tokens, "no_repeat_ngram_size": settings.no_repeat_ngram_size,
+                  "song_format": SONG_FORMAT, "song_rules": SONG_RULES, "max_lines": settings.max_lines,
+                  "device_type": device.split(":")[0], "dtype": settings.dtype, "batch_shape": settings.max_batch,
+                  "torch": torch_version()}
     if settings.rhyme:  # only then: a release without rhymes keeps its id
         generation["rhyme"] = rhyme_settings(settings)
     return generation

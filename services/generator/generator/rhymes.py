@@ -53,6 +53,16 @@ DEFAULT_SCHEMES = ("AABB", "ABAB", "ABCB", "AAAA")
 # words, lines shrank to 5.3 words against 8.1 without rhymes, and some songs
 # collapsed into one-word lines the model then imitated; so only the last word.
 REWIND_WORDS = 1
+# A title longer than this many tokens is closed with the lyrics marker
+# (real titles of the corpus are a few words; a title the model never closes
+# runs into what should be the lyrics).
+TITLE_MAX_TOKENS = 24
+# Rewrites of a first lyric line that only repeats the title (with the next
+# attempts' noise), so that a song's title is its own.
+TITLE_REPEAT_REWRITES = 2
+# A song ends after the first line that leaves fewer tokens than this of its
+# limit, rather than being cut mid-line at the limit (a failed song).
+END_RESERVE = 64
 # Punctuation that may close a rewritten line before its newline.
 LINE_END_PUNCTUATION = (",", ".", "!", "?", ";", ":")
 
@@ -107,6 +117,12 @@ def end_word(line: str) -> str | None:
     return words[-1].lower() if words else None
 
 
+def _plain(line: str) -> str:
+    """A line or title for comparing: lower case, without surrounding space
+    and trailing punctuation ("In the morning light," -> "in the morning light")."""
+    return line.strip().rstrip(",;:.!?—-").strip().lower()
+
+
 def anchor_line(index: int, scheme: str) -> int | None:
     """Which earlier line of the stanza line ``index`` must rhyme with: the
     first line of its group (``len(scheme)`` lines) with the same letter."""
@@ -149,8 +165,18 @@ class RhymeTable:
         self.marks = frozenset(marks)
         self.line_end = self._mask(newlines + marks + [eot_id])
         self.line_end_after_mark = self._mask(newlines + [eot_id])
-        # A title is one line: while it is written, no token with a newline.
-        self.in_title = ~self._mask(sorted(self.newline))
+        self.end_only = self._mask([eot_id])
+        # The lyrics marker as this tokenizer writes it (one token where the
+        # markers are added tokens, several pieces of plain text otherwise).
+        self.marker = tuple(tokenizer.encode(LYRICS_MARKER, add_special_tokens=False).ids)
+        self.marker_next = [self._mask([m]) for m in self.marker]
+        # A title is one line ended by the lyrics marker: while it is written, no
+        # token with a newline, and none with the marker's characters but the
+        # marker's first piece; once that is written, the rest of the marker
+        # follows (SongRules), so a title never ends in a near-marker ("</|lyrics|>").
+        odd = [i for i, t in enumerate(self.text) if any(c in t for c in "<|>")]
+        self.in_title = ~self._mask(sorted(self.newline) + odd) | self.marker_next[0]
+        self.title_start = self.in_title & ~self.marker_next[0]  # no empty title
         self._word_masks: dict[str, torch.Tensor | None] = {}
 
     def _mask(self, ids) -> torch.Tensor:
@@ -188,18 +214,31 @@ class Decision:
 
 
 class SongRules:
-    """The rules one song follows in one engine row, token by token: its title
-    is one line (no newline until the lyrics marker), and with a ``scheme``,
-    its lines rhyme (module docstring). ``titled``: the song opens with a title
-    and its lyrics start after the lyrics marker; ``prefix``: the prompt's text
-    after END_OF_TEXT."""
+    """The rules one song follows in one engine row, token by token.
+
+    - Its title is one line of at most ``TITLE_MAX_TOKENS`` tokens, ended by
+      the lyrics marker (no newline, no near-marker), and its first lyric line
+      does not merely repeat it (rewritten up to ``TITLE_REPEAT_REWRITES``
+      times, held back until accepted).
+    - With a ``scheme``, its lines rhyme (module docstring).
+    - With ``max_lines``, a song that has that many lines ends (end-of-text
+      forced) after the next line that closes a group of its scheme (any line
+      without one); and any song ends after the first line that leaves fewer
+      than ``END_RESERVE`` of its ``max_tokens``, so it is not cut mid-line.
+
+    ``titled``: the song opens with a title and its lyrics start after the
+    lyrics marker; ``prefix``: the prompt's text after END_OF_TEXT."""
 
     def __init__(self, table: RhymeTable, scheme: str | None, attempts: int, titled: bool, prefix: str = "",
-                 min_probability: float = 0.0):
+                 min_probability: float = 0.0, max_lines: int = 0, max_tokens: int = 0):
         self.table, self.scheme, self.attempts = table, scheme, attempts
         self.prefix, self.min_probability = prefix, min_probability
+        self.max_lines, self.max_tokens = max_lines, max_tokens
         self.chances: dict[int, float] = {}                  # token index -> P(a rhyming word there)
         self.line_start: int | None = None if titled else 0  # index of the current line's first token
+        self.marker_at = 0                                   # lyrics-marker tokens written so far
+        self.title: str | None = None                        # the title, for comparing (titled songs)
+        self.lines = 0                                       # accepted lyric lines with words
         self.stanza: list[str | None] = []                   # end words of the stanza's accepted lines
         self.anchor: str | None = None                       # the current line must rhyme with it
         self.attempt = 0                                     # rewrites of the current line so far
@@ -210,7 +249,7 @@ class SongRules:
     @property
     def first_mask(self) -> torch.Tensor | None:
         """The tokens allowed at the song's first sample."""
-        return self.table.in_title if self.line_start is None else None
+        return self.table.title_start if self.line_start is None else None
 
     def feed(self, tokens: list[int], rhyme_probability: float = 0.0) -> Decision:
         """The row's song after one more token (``tokens[-1]``);
@@ -226,20 +265,23 @@ class SongRules:
         if self.mode == "end" and token in table.marks:
             self.mode = "end-after-mark"
             return Decision(self.final, attempt=self.attempt, mask=table.line_end_after_mark)
-        self.final = len(tokens) if self.anchor is None else self.final
         if self.line_start is None:
-            # The title: wait for the lyrics marker (plain text: it may take several tokens).
-            if ">" in table.text[token] and LYRICS_MARKER in self.prefix + table.decode(tokens):
-                self.line_start = j + 1
-                return Decision(self.final)
-            return Decision(self.final, mask=table.in_title if token != table.eot_id else None)
+            return self._title(tokens, j)
+        if self.anchor is None and not self._checking_title_repeat:
+            self.final = len(tokens)
         ended = token == table.eot_id
-        if self.scheme is None or (not ended and token not in table.newline):
+        if not ended and token not in table.newline:
             return Decision(self.final, attempt=self.attempt, watch=self._watch())
         line = table.decode(tokens[self.line_start:j + 1]).replace(END_OF_TEXT, "")
         text, _, rest = line.partition("\n")
+        if self._checking_title_repeat and text.strip() and self.attempt < TITLE_REPEAT_REWRITES \
+                and _plain(text) == self.title:
+            self.attempt += 1
+            self.rewinds += 1
+            return Decision(self.final, rewind_to=self.line_start, attempt=self.attempt)
         word = end_word(text)
-        if self.mode == "free" and self.anchor is not None and text.strip() and not rhymes(word, self.anchor):
+        if self.scheme is not None and self.mode == "free" and self.anchor is not None and text.strip() \
+                and not rhymes(word, self.anchor):
             start = self._last_word_start(tokens, j)
             if start is not None and self.attempt < self.attempts:
                 self.attempt += 1
@@ -255,16 +297,50 @@ class SongRules:
         # The line is accepted: the stream may show it.
         if text.strip():
             self.stanza.append(word)
+            self.lines += 1
         if not text.strip() or "\n" in rest or ended:
             self.stanza = []  # a blank line (or the song's end) closes the stanza
         self.line_start, self.attempt, self.mode = j + 1, 0, "free"
         self.chances = {}
-        at = anchor_line(len(self.stanza), self.scheme)
-        self.anchor = self.stanza[at] if at is not None else None
+        self.anchor = None
+        if self.scheme is not None:
+            at = anchor_line(len(self.stanza), self.scheme)
+            self.anchor = self.stanza[at] if at is not None else None
         if self.anchor is not None and table.word_mask(self.anchor) is None:
             self.anchor = None  # no word of the vocabulary rhymes with it (or the dictionary lacks it)
         self.final = len(tokens)
+        if not ended and self._should_end(len(tokens)):
+            self.anchor = None
+            return Decision(self.final, mask=table.end_only)
         return Decision(self.final, watch=self._watch())
+
+    @property
+    def _checking_title_repeat(self) -> bool:
+        """Whether the line being written is the first lyric line of a titled
+        song, which may still be rewritten for repeating the title."""
+        return self.title is not None and self.lines == 0
+
+    def _should_end(self, written: int) -> bool:
+        """Whether the song ends after the line just accepted (``written`` tokens)."""
+        if self.max_tokens and written >= self.max_tokens - END_RESERVE:
+            return True
+        group = len(self.scheme) if self.scheme else 1
+        return bool(self.max_lines) and self.lines >= self.max_lines and len(self.stanza) % group == 0
+
+    def _title(self, tokens: list[int], j: int) -> Decision:
+        """The title, token ``j`` written: one line, ended by the lyrics marker
+        (whose pieces, once begun, are forced in order), at most TITLE_MAX_TOKENS."""
+        table, token = self.table, tokens[j]
+        marker = table.marker
+        self.final = len(tokens)  # a title's tokens are never taken back: stream them as written
+        self.marker_at = self.marker_at + 1 if token == marker[self.marker_at] else int(token == marker[0])
+        if self.marker_at == len(marker):
+            self.line_start = j + 1
+            self.title = _plain(table.decode(tokens[:j + 1 - len(marker)]))
+            return Decision(self.final)
+        if self.marker_at or j + 1 >= TITLE_MAX_TOKENS:
+            return Decision(self.final, mask=table.marker_next[self.marker_at])
+        return Decision(self.final, mask=table.in_title)
 
     def _watch(self) -> torch.Tensor | None:
         return self.table.word_mask(self.anchor) if self.anchor is not None and self.mode == "free" else None

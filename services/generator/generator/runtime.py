@@ -46,10 +46,10 @@ def load_runtime(settings: GeneratorSettings) -> Runtime:
                            no_repeat_ngram_size=settings.no_repeat_ngram_size,
                            rhyme_schemes=settings.rhyme_schemes if settings.rhyme else (),
                            rhyme_attempts=settings.rhyme_attempts,
-                           rhyme_min_probability=settings.rhyme_min_probability)
+                           rhyme_min_probability=settings.rhyme_min_probability, max_lines=settings.max_lines)
     titled = prefix != ""
     table = None
-    if gen.rhyme_schemes or titled:
+    if gen.rhyme_schemes or titled or gen.max_lines:
         words = read_words(settings.rhyme_words) if gen.rhyme_schemes and settings.rhyme_words else None
         table = RhymeTable(tokenizer, eot, model.config.vocab_size, device, words)
     engine = Engine(model, gen, settings.max_batch, settings.urgent_rows, rhyme_table=table,

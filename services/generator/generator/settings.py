@@ -60,6 +60,9 @@ class GeneratorSettings:
     # The words a rewrite may end a line with (a file, one word per line; "":
     # any the pronouncing dictionary knows, GENERATOR_RHYME_WORDS=any). Debian's wamerican by default.
     rhyme_words: str = "/usr/share/dict/words"
+    # A song that has this many lines ends at the next line that closes a
+    # rhyme group (generator.rhymes.SongRules; 0: the model alone ends songs).
+    max_lines: int = 0
     threads: int = 0                 # torch intra-op threads per worker; 0: torch's default
     metrics_port: int = 0            # 0: no /metrics endpoint
     log_level: str = "INFO"
@@ -99,6 +102,8 @@ class GeneratorSettings:
                                             env, minimum=0.0, maximum=1.0),
             # "any": every word the pronouncing dictionary knows (stored as "").
             rhyme_words="" if (words := env_str("GENERATOR_RHYME_WORDS", d.rhyme_words, env)) == "any" else words,
+            max_lines=env_int("GENERATOR_MAX_LINES", model.get("max_lines", d.max_lines), env,
+                              minimum=0, maximum=1000),
             threads=env_int("GENERATOR_THREADS", d.threads, env, minimum=0),
             metrics_port=env_int("METRICS_PORT", d.metrics_port, env, minimum=0, maximum=65535),
             log_level=env_log_level("LOG_LEVEL", d.log_level, env),
@@ -113,11 +118,13 @@ class GeneratorSettings:
             raise SettingsError(f"GENERATOR_RHYME_WORDS={settings.rhyme_words} is no file (install Debian's "
                                 "wamerican, or set it to any for every word the pronouncing dictionary knows)")
         positions = model_positions(settings.model_dir, settings.base_models_dir)
-        if positions is not None and settings.max_new_tokens > positions:
-            # The KV cache holds max_new_tokens positions (the prompt and every
-            # generated token but the last); past the model's table it cannot run.
-            raise SettingsError(f"GENERATOR_MAX_NEW_TOKENS={settings.max_new_tokens} exceeds the "
-                                f"{positions} positions of the model in {settings.model_dir}")
+        prompt = prompt_length(settings.model_dir)
+        if positions is not None and settings.max_new_tokens + prompt - 1 > positions:
+            # The KV cache holds the prompt and every generated token but the
+            # last; past the model's position table it cannot run.
+            raise SettingsError(f"GENERATOR_MAX_NEW_TOKENS={settings.max_new_tokens} and the "
+                                f"{prompt}-token prompt exceed the {positions} positions of the model in "
+                                f"{settings.model_dir} (at most {positions - prompt + 1} new tokens)")
         return settings
 
 
@@ -131,6 +138,20 @@ def env_schemes(name: str, default: tuple[str, ...], env: Mapping[str, str] | No
         raise SettingsError(f"environment variable {name} must be comma-separated schemes of 1 to 8 "
                             f"capital letters, e.g. AABB,ABCB; got {text!r}")
     return schemes
+
+
+def prompt_length(model_dir: str | Path) -> int:
+    """Tokens of the prompt every song starts from (end-of-text, and the title
+    marker for a model that writes titles); 1 when the directory cannot tell
+    (loading the model then reports what is wrong)."""
+    from generator.release import writes_titles
+    from generator.songformat import END_OF_TEXT, song_prompt
+    from generator.songs import load_tokenizer
+    try:
+        prefix = song_prompt(writes_titles(model_dir)).removeprefix(END_OF_TEXT)
+        return 1 + len(load_tokenizer(model_dir).encode(prefix, add_special_tokens=False).ids)
+    except Exception:  # a missing or broken file (tokenizers raises a bare Exception)
+        return 1
 
 
 def model_positions(model_dir: str | Path, base_models_dir: str | Path) -> int | None:
@@ -160,6 +181,7 @@ def model_sampling(model_dir: str | Path) -> dict:
               "no_repeat_ngram_size": lambda v: isinstance(v, int) and 0 <= v <= 64,
               "top_k": lambda v: isinstance(v, int) and v >= 1,
               "temperature": lambda v: isinstance(v, (int, float)) and v > 0,
+              "max_lines": lambda v: isinstance(v, int) and 0 <= v <= 1000,
               "rhyme": lambda v: isinstance(v, bool),
               "rhyme_attempts": lambda v: isinstance(v, int) and 0 <= v <= 16,
               "rhyme_min_probability": lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,

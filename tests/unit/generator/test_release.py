@@ -31,7 +31,7 @@ def test_release_changes_with_weights_tokenizer_and_settings(model_copy, generat
     assert files_digest(model_copy) != before
 
     for change in ({"top_k": 20}, {"temperature": 0.9}, {"max_new_tokens": 64}, {"dtype": "bfloat16"},
-                   {"no_repeat_ngram_size": 6},
+                   {"no_repeat_ngram_size": 6}, {"max_lines": 30},
                    {"max_batch": 32}, {"rhyme": True}):
         other = generation_settings(dataclasses.replace(generator_settings, **change), "cpu")
         assert release_id(digest, other) != base, change
@@ -58,6 +58,13 @@ def test_the_decode_steps_arithmetic_is_part_of_the_release(generator_settings, 
     import generator.release as release
     gen = generation_settings(generator_settings, "cpu")
     monkeypatch.setattr(release, "DECODE_STEP", "another-v2")
+    assert release_id("d" * 64, generation_settings(generator_settings, "cpu")) != release_id("d" * 64, gen)
+
+
+def test_the_song_rules_are_part_of_the_release(generator_settings, monkeypatch):
+    import generator.release as release
+    gen = generation_settings(generator_settings, "cpu")
+    monkeypatch.setattr(release, "SONG_RULES", "another-v2")
     assert release_id("d" * 64, generation_settings(generator_settings, "cpu")) != release_id("d" * 64, gen)
 
 

@@ -11,6 +11,9 @@ import torch
 from generator.engine import Engine, GenerationConfig
 from generator.rhymes import (
     DEFAULT_SCHEMES,
+    END_RESERVE,
+    TITLE_MAX_TOKENS,
+    TITLE_REPEAT_REWRITES,
     RhymeTable,
     SongRules,
     anchor_line,
@@ -102,14 +105,102 @@ def test_the_rhyme_mask_holds_whole_rhyming_words_but_never_the_anchor(table, ti
 
 def test_a_title_ends_only_with_the_lyrics_marker(table, tiny_tokenizer):
     rules = SongRules(table, None, 0, titled=True)
-    newline = ids_of(tiny_tokenizer, "\n")[0]
-    assert not rules.first_mask[newline] and rules.first_mask[ids_of(tiny_tokenizer, LYRICS_MARKER)[0]]
+    newline, marker = ids_of(tiny_tokenizer, "\n")[0], ids_of(tiny_tokenizer, LYRICS_MARKER)[0]
+    # No newline, no end of text, and no empty title: the marker only after a word.
+    assert not rules.first_mask[newline] and not rules.first_mask[table.eot_id] and not rules.first_mask[marker]
     tokens = ids_of(tiny_tokenizer, "hold on")
     for n in range(1, len(tokens) + 1):
         decision = rules.feed(tokens[:n])
-        assert not decision.mask[newline] and decision.final == n  # a title streams as it comes
+        assert not decision.mask[newline] and decision.mask[marker] and decision.final == n  # streamed as it comes
     tokens += ids_of(tiny_tokenizer, LYRICS_MARKER + "la")
     assert rules.feed(tokens[:-1]).mask is None and rules.line_start == len(tokens) - 1
+    assert rules.title == "hold on"
+
+
+def test_a_title_that_runs_on_is_closed_by_the_marker(table, tiny_tokenizer):
+    rules = SongRules(table, None, 0, titled=True)
+    word = ids_of(tiny_tokenizer, " la")[0]
+    tokens = [word] * TITLE_MAX_TOKENS
+    for n in range(1, TITLE_MAX_TOKENS):
+        assert rules.feed(tokens[:n]).mask is table.in_title
+    decision = rules.feed(tokens)
+    assert decision.mask is table.marker_next[0] and int(decision.mask.sum()) == 1
+
+
+@pytest.fixture(scope="module")
+def plain_marker_table():
+    """The bundled model's tokenizer: its markers are plain text of several pieces."""
+    from pathlib import Path
+    model = Path(__file__).resolve().parents[3] / "models" / "billionsongs-smollm2"
+    tokenizer = load_tokenizer(model)
+    return tokenizer, RhymeTable(tokenizer, end_of_text_id(tokenizer), tokenizer.get_vocab_size())
+
+
+def test_a_marker_of_several_pieces_once_begun_is_written_whole(plain_marker_table):
+    tokenizer, table = plain_marker_table
+    assert len(table.marker) > 1
+    near = ids_of(tokenizer, "All</|lyrics|>")
+    assert not table.in_title[near[1]]  # "</": a near-marker never starts
+    rules = SongRules(table, None, 0, titled=True)
+    tokens = ids_of(tokenizer, "The Greatest of All") + [table.marker[0]]
+    for n in range(1, len(tokens) + 1):
+        decision = rules.feed(tokens[:n])
+    for piece in table.marker[1:]:
+        assert decision.mask is not None and torch.nonzero(decision.mask).flatten().tolist() == [piece]
+        tokens.append(piece)
+        decision = rules.feed(tokens)
+    assert decision.mask is None and rules.line_start == len(tokens) and rules.title == "the greatest of all"
+    assert parse_song(TITLE_MARKER + decode(tokenizer, tokens + ids_of(tokenizer, "Hi\n"))).title == \
+        "The Greatest of All"
+
+
+def test_a_first_line_that_repeats_the_title_is_rewritten_then_kept(table, tiny_tokenizer):
+    rules = SongRules(table, None, 0, titled=True)
+    tokens = ids_of(tiny_tokenizer, "hold on" + LYRICS_MARKER)
+    for n in range(1, len(tokens) + 1):
+        rules.feed(tokens[:n])
+    start = len(tokens)
+    for attempt in range(1, TITLE_REPEAT_REWRITES + 2):
+        line = ids_of(tiny_tokenizer, "Hold on!\n")
+        for n in range(1, len(line) + 1):
+            decision = rules.feed(tokens[:start] + line[:n])
+            assert decision.final == start or n == len(line)  # held back until accepted
+        if attempt <= TITLE_REPEAT_REWRITES:
+            assert (decision.rewind_to, decision.attempt) == (start, attempt)
+        else:  # out of rewrites: the line is kept
+            assert decision.rewind_to is None and decision.final == start + len(line)
+    other = SongRules(table, None, 0, titled=True)
+    tokens = ids_of(tiny_tokenizer, "hold on" + LYRICS_MARKER + "hold me on\n")
+    for n in range(1, len(tokens) + 1):
+        decision = other.feed(tokens[:n])
+    assert decision.rewind_to is None and decision.final == len(tokens) and other.rewinds == 0
+
+
+def test_a_song_ends_after_max_lines_when_its_rhyme_group_closes(table, tiny_tokenizer):
+    rules = SongRules(table, "AABB", 0, titled=False, max_lines=3)
+    tokens, ends = [], []
+    for line in ["the night was long", "we sang along", "a dream", "a stream", "more"]:
+        for token in ids_of(tiny_tokenizer, line + "\n"):
+            tokens.append(token)
+            decision = rules.feed(tokens)
+        ends.append(decision.mask is table.end_only)
+        if ends[-1]:
+            break
+    assert ends == [False, False, False, True]  # line 3 leaves the AABB group open; line 4 closes it
+
+
+def test_a_song_ends_at_a_line_end_before_running_out_of_tokens(table, tiny_tokenizer):
+    rules = SongRules(table, None, 0, titled=False, max_tokens=END_RESERVE + 8)
+    tokens, line = [], ids_of(tiny_tokenizer, " la" * 5 + "\n")
+    while True:
+        tokens += line
+        decision = None
+        for n in range(len(tokens) - len(line) + 1, len(tokens) + 1):
+            decision = rules.feed(tokens[:n])
+        if decision.mask is table.end_only:
+            break
+        assert len(tokens) < END_RESERVE + 8
+    assert len(tokens) >= 8
 
 
 def test_a_line_that_must_rhyme_is_held_back_then_its_last_word_rewritten(table, tiny_tokenizer):
@@ -176,7 +267,9 @@ def setup(rhyme_model_dir):
     model = load_model(rhyme_model_dir)
     eot = end_of_text_id(tokenizer)
     prompt = (eot, tokenizer.token_to_id(TITLE_MARKER))
-    gen = GenerationConfig(eot_id=eot, max_new_tokens=MAX_NEW_TOKENS, prompt=prompt, rhyme_schemes=DEFAULT_SCHEMES)
+    # max_lines: some songs end by the rule, some by the model, in the same batches.
+    gen = GenerationConfig(eot_id=eot, max_new_tokens=MAX_NEW_TOKENS, prompt=prompt, rhyme_schemes=DEFAULT_SCHEMES,
+                           max_lines=12)
     table = RhymeTable(tokenizer, eot, model.config.vocab_size)
 
     def engine(max_batch=MAX_BATCH, **changes):
@@ -194,8 +287,19 @@ def alone(setup):
 
 def test_rewinds_happen_in_some_rows_and_not_in_others(alone):
     rewinds = [alone[i].rewinds for i in IDS]
-    assert sum(r > 0 for r in rewinds) >= 10 and sum(r == 0 for r in rewinds) >= 5
+    assert sum(r > 0 for r in rewinds) >= 6 and sum(r == 0 for r in rewinds) >= 5, rewinds
     assert all(alone[i].sampled >= len(alone[i].tokens) for i in IDS)
+
+
+def test_some_songs_end_by_the_rules_and_none_fails(setup, alone):
+    """The batches of these tests hold songs the model ended, songs ended
+    after max_lines lines, and songs ended short of the token limit."""
+    tokenizer, _ = setup
+    lines = {i: sum(1 for line in parse_song(TITLE_MARKER + decode(tokenizer, f.tokens)).lyrics.splitlines()
+                    if line.strip()) for i, f in alone.items()}
+    assert sum(n >= 12 for n in lines.values()) >= 3 and sum(n < 12 for n in lines.values()) >= 3, lines
+    assert sum(len(f.tokens) >= MAX_NEW_TOKENS - END_RESERVE for f in alone.values()) >= 3
+    assert not any(f.failed for f in alone.values())
 
 
 @pytest.mark.parametrize("size,order", [(1, "given"), (7, "shuffled"), (64, "reversed"), (64, "shuffled")])

@@ -82,8 +82,16 @@ def test_no_repeat_ngram_size_from_the_model_or_the_environment(tmp_path):
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
 def test_more_new_tokens_than_the_model_has_positions_names_the_setting(family, generator_model_dirs):
     env = {"MODEL_DIR": str(generator_model_dirs[family])}
-    assert GeneratorSettings.from_env({**env, "GENERATOR_MAX_NEW_TOKENS": "256"}).max_new_tokens == 256
-    with pytest.raises(SettingsError, match="GENERATOR_MAX_NEW_TOKENS=2000 exceeds the 256 positions"):
+    # The prompt (end-of-text, title marker) takes cache positions too: 255 new
+    # tokens fill the model's 256, and 256 would not fit (it used to pass the
+    # check and fail at the first song).
+    settings = GeneratorSettings.from_env({**env, "GENERATOR_MAX_NEW_TOKENS": "255"})
+    assert settings.max_new_tokens == 255
+    from generator.runtime import load_runtime
+    assert load_runtime(settings).engine.cache.length == 256
+    with pytest.raises(SettingsError, match="256 and the 2-token prompt exceed the 256 positions"):
+        GeneratorSettings.from_env({**env, "GENERATOR_MAX_NEW_TOKENS": "256"})
+    with pytest.raises(SettingsError, match=r"GENERATOR_MAX_NEW_TOKENS=2000 .*\(at most 255 new tokens\)"):
         GeneratorSettings.from_env({**env, "GENERATOR_MAX_NEW_TOKENS": "2000"})
 
 
@@ -127,3 +135,16 @@ def test_rhymes_need_their_word_list(tmp_path):
     with pytest.raises(SettingsError, match="GENERATOR_RHYME_WORDS"):
         GeneratorSettings.from_env({**env, "GENERATOR_RHYME_WORDS": str(tmp_path / "missing")})
     assert GeneratorSettings.from_env({**env, "GENERATOR_RHYME_WORDS": "any"}).rhyme_words == ""
+
+
+def test_max_lines_from_the_model_or_the_environment(tmp_path):
+    assert GeneratorSettings.from_env({"MODEL_DIR": str(tmp_path)}).max_lines == 0  # off unless asked
+    env = write_generation_config(tmp_path, max_lines=40)
+    assert GeneratorSettings.from_env(env).max_lines == 40
+    assert GeneratorSettings.from_env({**env, "GENERATOR_MAX_LINES": "12"}).max_lines == 12
+    for bad in ("-1", "many", "1001"):
+        with pytest.raises(SettingsError, match="GENERATOR_MAX_LINES"):
+            GeneratorSettings.from_env({**env, "GENERATOR_MAX_LINES": bad})
+    for bad in (-3, "forty", True):
+        with pytest.raises(SettingsError, match="max_lines"):
+            GeneratorSettings.from_env(write_generation_config(tmp_path, max_lines=bad))
