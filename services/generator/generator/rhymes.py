@@ -60,6 +60,10 @@ TITLE_MAX_TOKENS = 24
 # Rewrites of a first lyric line that only repeats the title (with the next
 # attempts' noise), so that a song's title is its own.
 TITLE_REPEAT_REWRITES = 2
+# A line this long (about 24 words; real lines average 6) is prose, not verse:
+# it ends at its next word's end, and LINE_HARD_TOKENS tokens at the latest.
+LINE_MAX_TOKENS = 32
+LINE_HARD_TOKENS = 40
 # A song ends after the first line that leaves fewer tokens than this of its
 # limit, rather than being cut mid-line at the limit (a failed song).
 END_RESERVE = 64
@@ -166,6 +170,10 @@ class RhymeTable:
         self.line_end = self._mask(newlines + marks + [eot_id])
         self.line_end_after_mark = self._mask(newlines + [eot_id])
         self.end_only = self._mask([eot_id])
+        # A line too long ends once its word is whole: a line end, or a piece
+        # that goes on with the word (no leading space).
+        pieces = [i for i, t in enumerate(self.text) if t[:1].isalpha()]
+        self.line_end_or_piece = self.line_end | self._mask(pieces)
         # The lyrics marker as this tokenizer writes it (one token where the
         # markers are added tokens, several pieces of plain text otherwise).
         self.marker = tuple(tokenizer.encode(LYRICS_MARKER, add_special_tokens=False).ids)
@@ -220,6 +228,8 @@ class SongRules:
       the lyrics marker (no newline, no near-marker), and its first lyric line
       does not merely repeat it (rewritten up to ``TITLE_REPEAT_REWRITES``
       times, held back until accepted).
+    - A line of LINE_MAX_TOKENS tokens ends once its last word is whole
+      (LINE_HARD_TOKENS at the latest): songs are verse, not prose.
     - With a ``scheme``, its lines rhyme (module docstring).
     - With ``max_lines``, a song that has that many lines ends (end-of-text
       forced) after the next line that closes a group of its scheme (any line
@@ -239,6 +249,7 @@ class SongRules:
         self.marker_at = 0                                   # lyrics-marker tokens written so far
         self.title: str | None = None                        # the title, for comparing (titled songs)
         self.lines = 0                                       # accepted lyric lines with words
+        self._last: int | None = None                        # the latest token
         self.stanza: list[str | None] = []                   # end words of the stanza's accepted lines
         self.anchor: str | None = None                       # the current line must rhyme with it
         self.attempt = 0                                     # rewrites of the current line so far
@@ -257,6 +268,7 @@ class SongRules:
         Decision's ``watch`` at that sample (softmax at the sampling temperature)."""
         token, j = tokens[-1], len(tokens) - 1
         table = self.table
+        self._last = token
         if self.anchor is not None and self.mode == "free":
             self.chances[j] = rhyme_probability
         if self.mode == "word":
@@ -271,7 +283,7 @@ class SongRules:
             self.final = len(tokens)
         ended = token == table.eot_id
         if not ended and token not in table.newline:
-            return Decision(self.final, attempt=self.attempt, watch=self._watch())
+            return Decision(self.final, attempt=self.attempt, watch=self._watch(), mask=self._long_line(j))
         line = table.decode(tokens[self.line_start:j + 1]).replace(END_OF_TEXT, "")
         text, _, rest = line.partition("\n")
         if self._checking_title_repeat and text.strip() and self.attempt < TITLE_REPEAT_REWRITES \
@@ -313,6 +325,15 @@ class SongRules:
             self.anchor = None
             return Decision(self.final, mask=table.end_only)
         return Decision(self.final, watch=self._watch())
+
+    def _long_line(self, j: int) -> torch.Tensor | None:
+        """The mask that ends a line of prose: token ``j`` was its latest."""
+        table, length = self.table, j + 1 - self.line_start
+        if self.mode != "free" or length < LINE_MAX_TOKENS:
+            return None
+        if length >= LINE_HARD_TOKENS or self._last in table.marks:
+            return table.line_end_after_mark  # a newline (or the song's end) now
+        return table.line_end_or_piece
 
     @property
     def _checking_title_repeat(self) -> bool:

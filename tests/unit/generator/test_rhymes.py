@@ -391,3 +391,25 @@ def test_the_engine_knows_each_rows_position_without_asking_the_device(setup):
                 assert e._position(row) == int(e.pos[slot])
         rewound += sum(f.rewinds for f in e.step()[1])
     assert rewound > 0
+
+
+def test_a_line_of_prose_ends_once_its_word_is_whole(table, tiny_tokenizer):
+    from generator.rhymes import LINE_HARD_TOKENS, LINE_MAX_TOKENS
+    rules = SongRules(table, None, 0, titled=False)
+    word, piece = ids_of(tiny_tokenizer, " la")[0], ids_of(tiny_tokenizer, "la")[0]
+    tokens = [word] * (LINE_MAX_TOKENS - 1)
+    for n in range(1, len(tokens) + 1):
+        assert rules.feed(tokens[:n]).mask is None
+    tokens.append(word)
+    decision = rules.feed(tokens)
+    assert decision.mask is table.line_end_or_piece
+    assert decision.mask[piece] and not decision.mask[word] and decision.mask[ids_of(tiny_tokenizer, "\n")[0]]
+    while len(tokens) < LINE_HARD_TOKENS:  # a word that goes on and on
+        tokens.append(piece)
+        decision = rules.feed(tokens)
+    assert decision.mask is table.line_end_after_mark
+    comma = SongRules(table, None, 0, titled=False)
+    tokens = [word] * LINE_MAX_TOKENS + ids_of(tiny_tokenizer, ",")
+    for n in range(1, len(tokens) + 1):
+        decision = comma.feed(tokens[:n])
+    assert decision.mask is table.line_end_after_mark  # after a mark: the line's end
