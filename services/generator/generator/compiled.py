@@ -21,8 +21,9 @@ Why it is built this way:
   last position of its block, which reads the same blocks (attention.
   blocks_to_read) and changes no number: the mask comes from each row's own
   position, never from ``furthest``. A cache of ``n`` blocks thus needs up to
-  ``n`` graphs of this one function, and Dynamo's recompile limit (8 by
-  default, after which it silently falls back to eager) is raised to allow them.
+  ``n`` graphs of this one function (per batch shape), and Dynamo's recompile
+  limit (8 by default, after which it silently falls back to eager) is raised
+  to allow them.
 * The weights and the KV cache are marked static addresses: CUDA graphs then
   read them in place instead of copying every weight into the graph's own
   input buffers at each replay, and the cache's in-place writes (index_copy_)
@@ -60,10 +61,19 @@ def _model_tensors(model) -> list[torch.Tensor]:
     return found
 
 
-def _allow_graphs(count: int) -> None:
-    """Let Dynamo keep ``count`` graphs of one function before falling back to
-    eager (``recompile_limit``; ``cache_size_limit`` in older torch). Process-wide,
-    and only ever raised."""
+# Cache shapes each step function (GPT.step, Llama.step: Dynamo counts graphs
+# per function) has been compiled for in this process: (batch, heads, blocks).
+_shapes: dict[object, set[tuple[int, int, int]]] = {}
+
+
+def _allow_graphs(function, cache: KVCache) -> None:
+    """Let Dynamo keep one graph of ``function`` per block count of every cache
+    shape it has met (a bench runs several batch sizes in one process), plus one
+    spare, before it falls back to eager (``recompile_limit``; ``cache_size_limit``
+    in older torch). Process-wide, and only ever raised."""
+    shapes = _shapes.setdefault(function, set())
+    shapes.add((cache.batch, cache.heads, cache.blocks))
+    count = sum(blocks for _, _, blocks in shapes) + 1
     config = torch._dynamo.config
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
     setattr(config, name, max(getattr(config, name), count))
@@ -94,7 +104,7 @@ def compile_step(model, mode: str) -> Callable[..., torch.Tensor]:
              ) -> torch.Tensor:
         if id(cache) not in caches:
             caches.add(id(cache))
-            _allow_graphs(cache.blocks + 1)  # one graph per block count, and room for one more model
+            _allow_graphs(raw, cache)
             torch._dynamo.mark_static_address(cache.k)
             torch._dynamo.mark_static_address(cache.v)
             for tensor in _model_tensors(model):  # Llama makes its rope tables with the cache
