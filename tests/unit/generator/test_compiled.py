@@ -12,8 +12,10 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
+from billionsongs.common.settings import SettingsError
 from generator.compiled import compile_step
 from generator.runtime import load_runtime
+from generator.settings import GeneratorSettings
 from generator.weights import load_model
 
 BATCH = 8
@@ -81,3 +83,23 @@ def test_compiled_songs_are_identical_alone_and_in_a_batch(family, generator_mod
     assert graphs() - before <= runtime.engine.cache.blocks
     assert {i: (f.tokens, f.failed) for i, f in alone.items()} == \
         {i: (f.tokens, f.failed) for i, f in batched.items()}
+
+
+def test_compile_mode_from_the_environment():
+    assert GeneratorSettings.from_env({}).compile == "off"
+    for mode in ("off", "default", "reduce-overhead"):
+        assert GeneratorSettings.from_env({"GENERATOR_COMPILE": mode}).compile == mode
+    with pytest.raises(SettingsError, match="GENERATOR_COMPILE"):
+        GeneratorSettings.from_env({"GENERATOR_COMPILE": "max-autotune"})
+
+
+def test_a_bad_compile_mode_stops_serve_with_one_line_and_status_2():
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "GENERATOR_COMPILE": "fast"}
+    result = subprocess.run([sys.executable, "-m", "generator", "serve"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "GENERATOR_COMPILE" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
