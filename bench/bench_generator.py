@@ -7,6 +7,11 @@ CPU (here):  python bench/bench_generator.py
 H100:        python bench/bench_generator.py --device cuda --dtype bfloat16 --config gpt2-124m \\
                  --new-tokens 256 --batch-sizes 1,64,512 --out bench/results/generator-h100.json
 
+--compile adds an "engine (compiled)" row per --compile-batch-sizes: the same
+engine with GENERATOR_COMPILE (reduce-overhead by default: CUDA graphs; on a
+CPU it is the default mode); every block count's graph is compiled before the
+clock starts, and the compile time is reported apart.
+
 Every song runs to --new-tokens: the random model's end-of-text logit is
 pushed out of the top-k (tokens are counted anyway).
 Each method is warmed up before its clock starts; the clock reads after a
@@ -54,8 +59,10 @@ def sync(device: str) -> None:
 
 
 def bench_engine(settings, batch: int, new_tokens: int) -> dict:
+    from generator.attention import BLOCK
     from generator.runtime import load_runtime
 
+    compile_start = time.perf_counter()
     runtime = load_runtime(dataclasses.replace(settings, max_batch=batch))
     engine = runtime.engine
     for i in range(batch):  # warm-up: a few steps at the same shape, then drop them
@@ -64,12 +71,21 @@ def bench_engine(settings, batch: int, new_tokens: int) -> dict:
         engine.step()
     for i in range(batch):
         engine.cancel(10**9 + i)
+    extra = {}
+    if settings.compile != "off":
+        # One graph per block count: compile them all before the clock starts.
+        # The K/V these steps write sit at the idle rows' position 0, which
+        # every song's first step overwrites before reading.
+        for blocks in range(engine.cache.blocks):
+            engine.model.step(engine.tokens, engine.pos, engine.cache, blocks * BLOCK)
+        sync(runtime.device)
+        extra["compile_seconds"] = time.perf_counter() - compile_start
     sync(runtime.device)
     start = time.perf_counter()
     done = engine.generate(range(batch))
     sync(runtime.device)
     seconds = time.perf_counter() - start
-    return dict(songs=len(done), tokens=sum(len(f.tokens) for f in done.values()), seconds=seconds)
+    return dict(songs=len(done), tokens=sum(len(f.tokens) for f in done.values()), seconds=seconds, **extra)
 
 
 def bench_transformers(settings, batch: int, new_tokens: int) -> dict:
@@ -141,6 +157,24 @@ def bench_per_request(settings, songs: int) -> dict:
     return dict(songs=songs, tokens=sum(r.token_count for r in results), seconds=seconds)
 
 
+def write_result(args, settings, rows: list[dict]) -> dict:
+    """Add the rates to ``rows`` and write the run's JSON to ``args.out``; returns it."""
+    import torch
+    import transformers
+
+    for row in rows:
+        row["songs_per_s"] = row["songs"] / row["seconds"]
+        row["tokens_per_s"] = row["tokens"] / row["seconds"]
+    name = Path(args.model_dir).name if args.model_dir else args.config
+    result = dict(config=name, device=args.device, dtype=args.dtype, new_tokens=args.new_tokens,
+                  top_k=settings.top_k, threads=torch.get_num_threads(), torch=torch.__version__,
+                  transformers=transformers.__version__, machine=platform.machine(), compile=args.compile,
+                  when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), rows=rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def main(argv=None) -> int:
     from billionsongs.common import cli
 
@@ -161,6 +195,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rhyme-songs", type=cli.int_at_least(0), default=0,
                         help="also this many songs at each batch size with rhymes off and on, with the "
                              "model's own sampling and lengths (use with --model-dir; 0: skip)")
+    parser.add_argument("--compile", nargs="?", const="reduce-overhead", choices=("default", "reduce-overhead"),
+                        help='add an "engine (compiled)" row: GENERATOR_COMPILE=MODE (default reduce-overhead)')
+    parser.add_argument("--compile-batch-sizes", type=batch_sizes,
+                        help="the batch sizes of the compiled rows (default: --batch-sizes)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "generator-cpu.json"))
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds; results thrown away")
     args = parser.parse_args(argv)
@@ -171,7 +209,6 @@ def main(argv=None) -> int:
         args.out = str(Path(scratch.name) / "generator.json")
 
     import torch
-    import transformers
 
     from generator.settings import GeneratorSettings
 
@@ -182,10 +219,15 @@ def main(argv=None) -> int:
         settings = GeneratorSettings(model_dir=model_dir, device=args.device, dtype=args.dtype,
                                      max_new_tokens=args.new_tokens, threads=args.threads)
         rows = []
+        compiled = dataclasses.replace(settings, compile=args.compile) if args.compile else None
         for batch in args.batch_sizes:
-            for method, fn in (("engine", bench_engine), ("transformers.generate", bench_transformers)):
-                rows.append(dict(method=method, batch=batch, **fn(settings, batch, args.new_tokens)))
+            methods = [("engine", bench_engine, settings), ("transformers.generate", bench_transformers, settings)]
+            if compiled is not None and batch in (args.compile_batch_sizes or args.batch_sizes):
+                methods.insert(1, ("engine (compiled)", bench_engine, compiled))
+            for method, fn, these in methods:
+                rows.append(dict(method=method, batch=batch, **fn(these, batch, args.new_tokens)))
                 print(f"  {method} batch {batch}: {rows[-1]['seconds']:.2f} s", file=sys.stderr, flush=True)
+                write_result(args, settings, rows)  # so far: a run cut short by a timeout keeps its rows
         if args.rhyme_songs:
             own = dataclasses.replace(GeneratorSettings.from_env({"MODEL_DIR": model_dir}), device=args.device,
                                       dtype=args.dtype, threads=args.threads)
@@ -200,10 +242,7 @@ def main(argv=None) -> int:
         if args.per_request_songs:
             rows.append(dict(method="per-request (process per song)", batch=1,
                              **bench_per_request(settings, args.per_request_songs)))
-    for row in rows:
-        row["songs_per_s"] = row["songs"] / row["seconds"]
-        row["tokens_per_s"] = row["tokens"] / row["seconds"]
-
+    write_result(args, settings, rows)
     header = f"{'method':<32} {'batch':>5} {'songs':>5} {'tokens':>7} {'seconds':>8} {'songs/s':>9} {'tokens/s':>10}"
     name = Path(args.model_dir).name if args.model_dir else args.config
     print(f"\ngenerator bench: {name}, {args.device} {args.dtype}, {args.new_tokens} new tokens, "
@@ -211,18 +250,17 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['method']:<32} {r['batch']:>5} {r['songs']:>5} {r['tokens']:>7} {r['seconds']:>8.2f} "
               f"{r['songs_per_s']:>9.2f} {r['tokens_per_s']:>10.1f}")
+    compiles = [r for r in rows if "compile_seconds" in r]
+    if compiles:
+        print(f"\ncompiled step ({args.compile}): load and compile before the clock started")
+        for r in compiles:
+            print(f"{r['method']:<32} {r['batch']:>5} {r['compile_seconds']:>8.1f} s")
     rhyming = [r for r in rows if "kept_tokens" in r]
     if rhyming:
         print("\nrhymes: tokens sampled per song (rewritten lines too) and kept per song")
         for r in rhyming:
             print(f"{r['method']:<32} {r['batch']:>5} {r['tokens'] / r['songs']:>8.1f} sampled "
                   f"{r['kept_tokens'] / r['songs']:>8.1f} kept {r['rewinds'] / r['songs']:>6.2f} lines rewritten")
-    result = dict(config=name, device=args.device, dtype=args.dtype, new_tokens=args.new_tokens,
-                  top_k=settings.top_k, threads=torch.get_num_threads(), torch=torch.__version__,
-                  transformers=transformers.__version__, machine=platform.machine(),
-                  when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), rows=rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")
     if scratch is not None:
         scratch.cleanup()

@@ -112,6 +112,9 @@ def generation_settings(settings, device: str, prompt: str = "<|endoftext|>") ->
                   "torch": torch_version()}
     if settings.rhyme:  # only then: a release without rhymes keeps its id
         generation["rhyme"] = rhyme_settings(settings)
+    if settings.compile != "off":  # only then: an eager release keeps its id
+        # Compiled kernels may round differently from the eager ones in the last bits.
+        generation["compile"] = settings.compile
     return generation
 
 

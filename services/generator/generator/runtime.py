@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from tokenizers import Tokenizer
 
+from generator.compiled import compile_step
 from generator.engine import Engine, GenerationConfig
 from generator.release import writes_titles
 from generator.rhymes import RhymeTable, read_words
@@ -38,6 +39,7 @@ def load_runtime(settings: GeneratorSettings) -> Runtime:
     device = resolve_device(settings.device)
     tokenizer = load_tokenizer(settings.model_dir)
     model = load_model(settings.model_dir, device, settings.dtype, settings.base_models_dir)
+    compile_step(model, settings.compile)  # "off": the eager step stays
     eot = end_of_text_id(tokenizer)
     prefix = song_prompt(writes_titles(settings.model_dir)).removeprefix(END_OF_TEXT)
     prompt = (eot, *tokenizer.encode(prefix, add_special_tokens=False).ids)

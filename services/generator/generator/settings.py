@@ -25,6 +25,8 @@ DEFAULT_BASE_MODELS_DIR = REPO_ROOT / ".local" / "base-models"  # `make base-mod
 DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "bfloat16", "float16")
 WORKER_MODES = ("batched", "per-request")
+# torch.compile of the decode step (generator.compiled); "reduce-overhead" adds CUDA graphs.
+COMPILE_MODES = ("off", "default", "reduce-overhead")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class GeneratorSettings:
     base_models_dir: str = str(DEFAULT_BASE_MODELS_DIR)
     device: str = "auto"             # "auto": cuda when available, else cpu
     dtype: str = "float32"
+    compile: str = "off"             # the decode step through torch.compile (COMPILE_MODES); in the release id
     worker_mode: str = "batched"     # or "per-request": a fresh process per song
     workers: int = 1                 # batched: engine processes; per-request: warm spares
     # Every decode step runs at exactly this many rows (idle rows are padding),
@@ -79,6 +82,7 @@ class GeneratorSettings:
             base_models_dir=env_str("GENERATOR_BASE_MODELS_DIR", d.base_models_dir, env),
             device=env_choice("GENERATOR_DEVICE", DEVICES, d.device, env),
             dtype=env_choice("GENERATOR_DTYPE", DTYPES, d.dtype, env),
+            compile=env_choice("GENERATOR_COMPILE", COMPILE_MODES, d.compile, env),
             worker_mode=env_choice("GENERATOR_WORKER_MODE", WORKER_MODES, d.worker_mode, env),
             workers=env_int("GENERATOR_WORKERS", d.workers, env, minimum=1, maximum=64),
             max_batch=env_int("GENERATOR_MAX_BATCH", d.max_batch, env, minimum=1, maximum=4096),

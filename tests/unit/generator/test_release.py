@@ -103,3 +103,12 @@ def test_rhyme_settings_are_part_of_the_release_only_while_rhymes_are_on(generat
     assert release_id("d", generation_settings(on, "cpu")) != base
     assert release_id("d", generation_settings(dataclasses.replace(on, rhyme=False), "cpu")) == \
         release_id("d", off)
+
+
+def test_a_compiled_step_is_part_of_the_release_only_while_on(generator_settings):
+    off = generation_settings(generator_settings, "cpu")
+    assert "compile" not in off  # an eager release keeps the id it had before compile existed
+    ids = {mode: release_id("d", generation_settings(dataclasses.replace(generator_settings, compile=mode), "cpu"))
+           for mode in ("off", "default", "reduce-overhead")}
+    assert ids["off"] == release_id("d", off)
+    assert len(set(ids.values())) == 3  # compiled kernels may round differently: each mode its own release
