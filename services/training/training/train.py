@@ -110,6 +110,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="no n-gram of this many tokens twice in a song, as it is served (0: off)")
     p.add_argument("--rhyme-min-probability", type=fraction, default=None,
                    help="serve it with rhyme-scheme decoding on, at this threshold (docs/generation.md#rhymes)")
+    p.add_argument("--max-lines", type=int_at_least(0), default=0,
+                   help="served songs end after this many lines, when a rhyme group closes "
+                        "(docs/generation.md#where-a-song-ends; 0: off)")
     p.add_argument("--seed", type=int_at_least(0), default=1337)
     p.add_argument("--threads", type=int_at_least(0), default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -253,17 +256,20 @@ def encode_song(tokenizer, song) -> list[int]:
 
 def generation_config(tokenizer, top_k: int = 40, temperature: float = 1.0,
                       no_repeat_ngram_size: int = 0, max_new_tokens: int = 1024,
-                      rhyme_min_probability: float | None = None) -> GenerationConfig:
+                      rhyme_min_probability: float | None = None, max_lines: int = 0) -> GenerationConfig:
     """The sampling the generator serves this model with (unless its environment
     says otherwise); the original's were top-k 40, temperature 1, 1024 new tokens.
     ``rhyme_min_probability`` (not None) turns the generator's rhyme-scheme
-    decoding on with that threshold (docs/generation.md#rhymes)."""
+    decoding on with that threshold (docs/generation.md#rhymes); ``max_lines``
+    (above 0) ends served songs after that many lines (docs/generation.md#where-a-song-ends)."""
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
-    rhyme = {} if rhyme_min_probability is None else {"rhyme": True,
+    extra = {} if rhyme_min_probability is None else {"rhyme": True,
                                                       "rhyme_min_probability": rhyme_min_probability}
+    if max_lines:
+        extra["max_lines"] = max_lines
     return GenerationConfig(do_sample=True, top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
                             no_repeat_ngram_size=no_repeat_ngram_size, bos_token_id=eos, eos_token_id=eos,
-                            pad_token_id=eos, **rhyme)
+                            pad_token_id=eos, **extra)
 
 
 def corpus_fingerprint(data: list[str], include: str) -> list[dict]:
@@ -407,7 +413,8 @@ def train(a: argparse.Namespace) -> dict:
 
     model.generation_config = generation_config(tokenizer, a.top_k, a.temperature, a.no_repeat_ngram_size,
                                                 max_new_tokens=a.max_new_tokens,
-                                                rhyme_min_probability=a.rhyme_min_probability)
+                                                rhyme_min_probability=a.rhyme_min_probability,
+                                                max_lines=a.max_lines)
     model.to(a.device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]  # the adapter alone under LoRA
     decay = [p for p in trainable if p.dim() >= 2]  # matrices; not biases and LayerNorms

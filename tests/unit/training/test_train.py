@@ -128,7 +128,8 @@ def test_a_finished_run_rewrites_its_output_with_new_sampling_settings(trained):
                               "--n-layer", "2", "--n-embd", "64", "--context", "64", "--n-positions", "128",
                               "--steps", "200", "--out", str(out.parent / "resampled"),
                               "--run-dir", str(out.parent / "model.run"), "--checkpoint", "latest",
-                              "--top-k", "12", "--temperature", "0.8", "--rhyme-min-probability", "0.02"]))
+                              "--top-k", "12", "--temperature", "0.8", "--rhyme-min-probability", "0.02",
+                              "--max-lines", "30"]))
     assert (again["steps"], again["train_loss"]) == (200, report["train_loss"])
     assert again["validation_loss"] == pytest.approx(report["validation_loss"], rel=1e-5)
     assert 0 < again["training_seconds"] <= report["training_seconds"]  # the run's, not this call's
@@ -139,8 +140,9 @@ def test_a_finished_run_rewrites_its_output_with_new_sampling_settings(trained):
     served = GeneratorSettings.from_env({"MODEL_DIR": str(out.parent / "resampled")})
     # 120: what the 128 positions allow after the prompt
     assert (served.top_k, served.temperature, served.max_new_tokens) == (12, 0.8, 120)
-    assert (served.rhyme, served.rhyme_min_probability) == (True, 0.02)
+    assert (served.rhyme, served.rhyme_min_probability, served.max_lines) == (True, 0.02, 30)
     assert GeneratorSettings.from_env({"MODEL_DIR": str(out)}).rhyme is False  # only when asked
+    assert GeneratorSettings.from_env({"MODEL_DIR": str(out)}).max_lines == 0
     # The environment still has the last word.
     assert GeneratorSettings.from_env({"MODEL_DIR": str(out.parent / "resampled"),
                                        "GENERATOR_TEMPERATURE": "1.1"}).temperature == 1.1
