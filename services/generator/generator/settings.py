@@ -1,9 +1,10 @@
 """The generator's settings, read from environment variables at start-up."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from billionsongs.common.settings import (
@@ -29,7 +30,7 @@ WORKER_MODES = ("batched", "per-request")
 COMPILE_MODES = ("off", "default", "reduce-overhead")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class GeneratorSettings:
     listen: str = "127.0.0.1:50051"
     model_dir: str = str(DEFAULT_MODEL_DIR)
@@ -123,6 +124,10 @@ class GeneratorSettings:
                                 "wamerican, or set it to any for every word the pronouncing dictionary knows)")
         positions = model_positions(settings.model_dir, settings.base_models_dir)
         prompt = prompt_length(settings.model_dir)
+        chosen = "GENERATOR_MAX_NEW_TOKENS" in (os.environ if env is None else env) or "max_new_tokens" in model
+        if positions is not None and not chosen and settings.max_new_tokens + prompt - 1 > positions:
+            # Nobody asked for the default's 1024: take what the model's positions allow.
+            settings = dataclasses.replace(settings, max_new_tokens=positions - prompt + 1)
         if positions is not None and settings.max_new_tokens + prompt - 1 > positions:
             # The KV cache holds the prompt and every generated token but the
             # last; past the model's position table it cannot run.

@@ -93,6 +93,8 @@ def test_more_new_tokens_than_the_model_has_positions_names_the_setting(family, 
         GeneratorSettings.from_env({**env, "GENERATOR_MAX_NEW_TOKENS": "256"})
     with pytest.raises(SettingsError, match=r"GENERATOR_MAX_NEW_TOKENS=2000 .*\(at most 255 new tokens\)"):
         GeneratorSettings.from_env({**env, "GENERATOR_MAX_NEW_TOKENS": "2000"})
+    # Asked for by nobody, the default (1024) gives way to what the positions allow.
+    assert GeneratorSettings.from_env(env).max_new_tokens == 255
 
 
 def test_urgent_rows_must_leave_a_row_for_pregeneration():
