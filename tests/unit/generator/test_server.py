@@ -94,9 +94,15 @@ def same(song, ref):
 
 def find_id(reference, failed: bool, start=5000):
     """The first id from ``start`` that succeeds, or that fails by running to the
-    length limit (a long song; not one that failed for having no lyrics)."""
+    length limit (not one that failed for having no lyrics)."""
     return next(i for i in range(start, start + 500)
                 if reference(i).song.failed == failed and (not failed or "no end of text" in reference(i).song.failure))
+
+
+def find_long(reference, start=5000, tokens=96):
+    """The first id from ``start`` whose song takes at least ``tokens`` steps
+    (failed at the limit or not: the song rules end most songs short of it)."""
+    return next(i for i in range(start, start + 500) if reference(i).token_count >= tokens)
 
 
 def test_songs_match_the_engine_alone_and_in_batches(served, reference):
@@ -123,7 +129,7 @@ def test_get_songs_answers_duplicates_and_refuses_too_many(served, reference):
 
 def test_concurrent_requests_for_one_id_generate_it_once(served, reference):
     stub, pool, _ = served
-    song_id = find_id(reference, failed=True, start=7000)  # long: the requests overlap
+    song_id = find_long(reference, start=7000)  # long: the requests overlap
     before = pool.dispatched
     results = [None] * 8
 
@@ -165,7 +171,7 @@ def test_stream_song_sends_pieces_then_the_song(served, reference):
 
 def test_deadline_exceeded_stops_the_song(served, reference):
     stub, pool, _ = served
-    song_id = find_id(reference, failed=True, start=9000)
+    song_id = find_long(reference, start=9000)
     before = pool.cancelled
     with pytest.raises(grpc.RpcError) as err:
         stub.GetSong(generator_pb2.GetSongRequest(song_id=song_id), timeout=0.05)
@@ -175,7 +181,7 @@ def test_deadline_exceeded_stops_the_song(served, reference):
 
 def test_cancelled_stream_stops_the_song(lyrics_served, lyrics_reference):
     stub, pool, _ = lyrics_served
-    song_id = find_id(lyrics_reference, failed=True, start=11000)
+    song_id = find_long(lyrics_reference, start=11000)
     before = pool.cancelled
     call = stub.StreamSong(generator_pb2.GetSongRequest(song_id=song_id), timeout=60)
     next(call)  # the song is being written
@@ -186,7 +192,7 @@ def test_cancelled_stream_stops_the_song(lyrics_served, lyrics_reference):
 def test_worker_killed_mid_song_is_replaced_and_the_song_still_answered(lyrics_served, lyrics_reference):
     stub, pool, _ = lyrics_served
     reference = lyrics_reference
-    song_id = find_id(reference, failed=True, start=13000)
+    song_id = find_long(reference, start=13000)
     before = pool.dispatched
     (victim,) = pool.worker_pids()
     call = stub.StreamSong(generator_pb2.GetSongRequest(song_id=song_id), timeout=120)
