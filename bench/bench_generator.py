@@ -13,7 +13,9 @@ CPU it is the default mode); every block count's graph is compiled before the
 clock starts, and the compile time is reported apart.
 
 Every song runs to --new-tokens: the random model's end-of-text logit is
-pushed out of the top-k (tokens are counted anyway).
+pushed out of the top-k (tokens are counted anyway), and the engine runs
+without the song rules (titles, line and song ends), as generate does; the
+served engine with its rules is measured by --rhyme-songs.
 Each method is warmed up before its clock starts; the clock reads after a
 device sync.
 """
@@ -62,9 +64,16 @@ def bench_engine(settings, batch: int, new_tokens: int) -> dict:
     from generator.attention import BLOCK
     from generator.runtime import load_runtime
 
+    from generator.engine import Engine, GenerationConfig
+
     compile_start = time.perf_counter()
     runtime = load_runtime(dataclasses.replace(settings, max_batch=batch))
-    engine = runtime.engine
+    served = runtime.engine.gen
+    # The same work as generate: end-of-text as the prompt, no song rules (a
+    # titled model's rules end songs at line ends short of --new-tokens).
+    engine = Engine(runtime.engine.model, GenerationConfig(eot_id=served.eot_id, max_new_tokens=new_tokens,
+                                                           top_k=served.top_k, temperature=served.temperature),
+                    batch)
     for i in range(batch):  # warm-up: a few steps at the same shape, then drop them
         engine.submit(10**9 + i)
     for _ in range(3):
