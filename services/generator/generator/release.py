@@ -29,7 +29,7 @@ SONG_RULES = "title-first-line-long-line-end-v1"
 
 # Names the rules generator/rhymes.py implements; part of the release id while
 # rhymes are on. Bump it with any change to those rules.
-RHYME_RULES = "last-word-rewind-v1"
+RHYME_RULES = "last-word-rewind-v2"  # v2: no single-letter rhyme words
 
 # Files whose bytes decide the text; everything else in the directory (READMEs,
 # training logs) may change without a new release.

@@ -77,9 +77,11 @@ _WORD_START = re.compile(r" [A-Za-z]")
 
 def read_words(path: str | Path) -> frozenset[str]:
     """A word list, one word per line (Debian's wamerican: /usr/share/dict/words),
-    as the set of its lower-case words (names, capitalised there, stay out)."""
+    as the set of its lower-case words of two letters or more (names,
+    capitalised there, stay out; so do the single letters it lists, which had
+    ended one rewritten line in a hundred: "And I'm on the n.")."""
     text = Path(path).read_text(encoding="utf-8")
-    return frozenset(w for w in text.split() if w.isalpha() and w.islower())
+    return frozenset(w for w in text.split() if w.isalpha() and w.islower() and len(w) > 1)
 
 
 def valid_scheme(scheme: str) -> bool:

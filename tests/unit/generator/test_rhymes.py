@@ -75,7 +75,7 @@ def test_valid_scheme(scheme, ok):
 
 def test_read_words_keeps_lower_case_words(tmp_path):
     path = tmp_path / "words"
-    path.write_text("night\nlight\nDwight\nbright's\nx-ray\nsight\n")
+    path.write_text("night\nlight\nDwight\nbright's\nx-ray\nsight\nn\nb\n")
     assert read_words(path) == {"night", "light", "sight"}
 
 
