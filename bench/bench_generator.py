@@ -62,9 +62,8 @@ def sync(device: str) -> None:
 
 def bench_engine(settings, batch: int, new_tokens: int) -> dict:
     from generator.attention import BLOCK
-    from generator.runtime import load_runtime
-
     from generator.engine import Engine, GenerationConfig
+    from generator.runtime import load_runtime
 
     compile_start = time.perf_counter()
     runtime = load_runtime(dataclasses.replace(settings, max_batch=batch))
