@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -44,7 +45,35 @@ class JsonFormatter(logging.Formatter):
             entry.update(extra)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        # json.dumps escapes \n and the other C0 controls but, with
+        # ensure_ascii=False, leaves the line breaks of Unicode raw (U+0085,
+        # U+2028, U+2029), which str.splitlines() and some log readers split on.
+        return _UNICODE_BREAKS.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(entry, default=str,
+                                                                                  ensure_ascii=False))
+
+
+_UNICODE_BREAKS = re.compile("[\u0085\u2028\u2029]")
+# Every character that could end or fake a line in a text log: C0 and C1
+# controls (\n, \r, NUL, ESC...), DEL, and Unicode's line and paragraph separators.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with each control character written as its Python escape
+    ("\\n", "\\x00", "\\u2028"), so it stays on one line."""
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class TextFormatter(logging.Formatter):
+    """``LOG_FORMAT=text``: one line per record. Control characters in the
+    message are escaped, so text from a request (a path with %0a in it) cannot
+    forge a log line or write a NUL; a traceback, the formatter's own, follows
+    on its lines as usual."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        safe = logging.makeLogRecord(record.__dict__)  # the record may go to other handlers unchanged
+        safe.message = escape_controls(record.message)
+        return super().formatMessage(safe)
 
 
 def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
@@ -53,7 +82,7 @@ def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
