@@ -251,7 +251,6 @@ class SongRules:
         self.marker_at = 0                                   # lyrics-marker tokens written so far
         self.title: str | None = None                        # the title, for comparing (titled songs)
         self.lines = 0                                       # accepted lyric lines with words
-        self._last: int | None = None                        # the latest token
         self.stanza: list[str | None] = []                   # end words of the stanza's accepted lines
         self.anchor: str | None = None                       # the current line must rhyme with it
         self.attempt = 0                                     # rewrites of the current line so far
@@ -270,7 +269,6 @@ class SongRules:
         Decision's ``watch`` at that sample (softmax at the sampling temperature)."""
         token, j = tokens[-1], len(tokens) - 1
         table = self.table
-        self._last = token
         if self.anchor is not None and self.mode == "free":
             self.chances[j] = rhyme_probability
         if self.mode == "word":
@@ -285,7 +283,7 @@ class SongRules:
             self.final = len(tokens)
         ended = token == table.eot_id
         if not ended and token not in table.newline:
-            return Decision(self.final, attempt=self.attempt, watch=self._watch(), mask=self._long_line(j))
+            return Decision(self.final, attempt=self.attempt, watch=self._watch(), mask=self._long_line(j, token))
         line = table.decode(tokens[self.line_start:j + 1]).replace(END_OF_TEXT, "")
         text, _, rest = line.partition("\n")
         if self._checking_title_repeat and text.strip() and self.attempt < TITLE_REPEAT_REWRITES \
@@ -328,12 +326,12 @@ class SongRules:
             return Decision(self.final, mask=table.end_only)
         return Decision(self.final, watch=self._watch())
 
-    def _long_line(self, j: int) -> torch.Tensor | None:
-        """The mask that ends a line of prose: token ``j`` was its latest."""
+    def _long_line(self, j: int, token: int) -> torch.Tensor | None:
+        """The mask that ends a line of prose: ``token``, at index ``j``, was its latest."""
         table, length = self.table, j + 1 - self.line_start
         if self.mode != "free" or length < LINE_MAX_TOKENS:
             return None
-        if length >= LINE_HARD_TOKENS or self._last in table.marks:
+        if length >= LINE_HARD_TOKENS or token in table.marks:
             return table.line_end_after_mark  # a newline (or the song's end) now
         return table.line_end_or_piece
 

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -52,12 +54,14 @@ def test_launcher_falls_back_to_a_random_model_and_says_so(tmp_path, caplog):
     assert ensure_model(used, tmp_path / "state") == used  # a real model directory is used as is
 
 
-def test_a_bad_setting_stops_serve_with_a_message_not_a_traceback():
+@pytest.mark.parametrize("name,value", [("GENERATOR_WORKER_MODE", "sometimes"), ("GENERATOR_COMPILE", "fast")])
+def test_a_bad_setting_stops_serve_with_one_line_not_a_traceback(name, value):
     import os
     import subprocess
     import sys
-    env = {**os.environ, "GENERATOR_WORKER_MODE": "sometimes"}
+    env = {**os.environ, name: value}
     result = subprocess.run([sys.executable, "-m", "generator", "serve"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "GENERATOR_WORKER_MODE" in result.stderr and "Traceback" not in result.stderr
+    assert name in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
