@@ -12,6 +12,7 @@ only; its title falls back to the first lyric line.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 END_OF_TEXT = "<|endoftext|>"
@@ -19,6 +20,16 @@ TITLE_MARKER = "<|title|>"
 LYRICS_MARKER = "<|lyrics|>"
 SPECIAL_TOKENS = (END_OF_TEXT, TITLE_MARKER, LYRICS_MARKER)
 MAX_TITLE_CHARS = 120
+# A model trained with line plans ("last word first", Pasini et al. 2024,
+# https://arxiv.org/abs/2412.16022) writes each lyric line's end word before the line:
+#     { peggy} Ye'll there see bonie Peggy;
+# The plan is plain text of the base vocabulary's own tokens ("{", " peggy", "}");
+# the corpus holds neither brace. Visitors never see it: split_song(plans=True)
+# removes it, and holds back a plan still being written.
+PLAN_OPEN = "{"
+PLAN_CLOSE = "}"
+_PLAN = re.compile(r"^\{[^}\n]*\} ?", re.MULTILINE)
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 # Names the parsing rules below; part of the release id, because a change in how
 # text is split into title and lyrics changes served songs. Bump it with any such change.
 # v3: a title is one line; the engine never lets a newline end it (rhymes.SongRules).
@@ -30,6 +41,37 @@ def song_prompt(writes_titles: bool) -> str:
     for a model that writes titles, so that every song opens with a title.
     Generated text is parsed with the part after END_OF_TEXT in front."""
     return END_OF_TEXT + (TITLE_MARKER if writes_titles else "")
+
+
+def end_word(line: str) -> str | None:
+    """The last word of a line, lower case ("Thou doest to me,—" -> "me");
+    None for a line without letters."""
+    words = _WORD.findall(line)
+    return words[-1].lower() if words else None
+
+
+def plan_lines(lyrics: str) -> str:
+    """Lyrics in the line-plan format: each line with words gets its end word
+    first, ``"{ word} "``; a line without letters gets ``"{} "``; blank lines
+    stay blank."""
+    out = []
+    for line in lyrics.split("\n"):
+        if line.strip():
+            word = end_word(line)
+            line = f"{PLAN_OPEN}{' ' + word if word else ''}{PLAN_CLOSE} {line}"
+        out.append(line)
+    return "\n".join(out)
+
+
+def without_plans(lyrics: str, complete: bool = True) -> str:
+    """Lyrics with every line's plan removed (plan_lines's inverse). With
+    ``complete=False`` (a song being written), a last line whose plan is not
+    closed yet is held back whole."""
+    if not complete:
+        start = lyrics.rfind("\n") + 1
+        if lyrics[start:].startswith(PLAN_OPEN) and PLAN_CLOSE not in lyrics[start:]:
+            lyrics = lyrics[:start]
+    return _PLAN.sub("", lyrics)
 
 
 def format_song(title: str, lyrics: str) -> str:

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, GPT2Config, GPT2LMHeadModel
 
 from billionsongs.common.cli import Parser, fail, float_above, int_at_least
-from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song
+from generator.songformat import END_OF_TEXT, LYRICS_MARKER, TITLE_MARKER, parse_song, plan_lines
 from training.bpe import add_song_tokens, train_bpe
 from training.corpus import (
     CorpusError,
@@ -113,6 +113,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-lines", type=int_at_least(0), default=0,
                    help="served songs end after this many lines, when a rhyme group closes "
                         "(docs/generation.md#where-a-song-ends; 0: off)")
+    p.add_argument("--line-plans", action="store_true",
+                   help="write each lyric line's end word before the line (docs/model.md#line-plans)")
+    p.add_argument("--autocast-bf16", action="store_true",
+                   help="on a CPU too, matmuls in bfloat16 under autocast (weights and optimizer stay float32); "
+                        "always on CUDA")
     p.add_argument("--seed", type=int_at_least(0), default=1337)
     p.add_argument("--threads", type=int_at_least(0), default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -232,8 +237,9 @@ def build_fresh(a: argparse.Namespace, train_texts: list[str]):
     return tokenizer, GPT2LMHeadModel(config)
 
 
-def encode_song(tokenizer, song) -> list[int]:
-    """Token ids of one song in the training format (songformat.format_song).
+def encode_song(tokenizer, song, line_plans: bool = False) -> list[int]:
+    """Token ids of one song in the training format (songformat.format_song);
+    ``line_plans``: each lyric line written after its end word (songformat.plan_lines).
 
     Title and lyrics are encoded with ``split_special_tokens``, so text from a
     CSV that spells a control token (``<|endoftext|>``, ``<|im_start|>``) stays
@@ -248,15 +254,17 @@ def encode_song(tokenizer, song) -> list[int]:
         return [added[m]] if m in added else text(m)
 
     eot = marker(END_OF_TEXT)
+    lyrics = plan_lines(song.lyrics.strip()) if line_plans else song.lyrics.strip()
     if not song.title:  # no title column: lyrics only, titled by the generator from the first line
-        return text(song.lyrics.strip()) + eot
+        return text(lyrics) + eot
     return (marker(TITLE_MARKER) + text(" ".join(song.title.split())) + marker(LYRICS_MARKER)
-            + text(song.lyrics.strip()) + eot)
+            + text(lyrics) + eot)
 
 
 def generation_config(tokenizer, top_k: int = 40, temperature: float = 1.0,
                       no_repeat_ngram_size: int = 0, max_new_tokens: int = 1024,
-                      rhyme_min_probability: float | None = None, max_lines: int = 0) -> GenerationConfig:
+                      rhyme_min_probability: float | None = None, max_lines: int = 0,
+                      line_plans: bool = False) -> GenerationConfig:
     """The sampling the generator serves this model with (unless its environment
     says otherwise); the original's were top-k 40, temperature 1, 1024 new tokens.
     ``rhyme_min_probability`` (not None) turns the generator's rhyme-scheme
@@ -267,6 +275,8 @@ def generation_config(tokenizer, top_k: int = 40, temperature: float = 1.0,
                                                       "rhyme_min_probability": rhyme_min_probability}
     if max_lines:
         extra["max_lines"] = max_lines
+    if line_plans:
+        extra["line_plans"] = True
     return GenerationConfig(do_sample=True, top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
                             no_repeat_ngram_size=no_repeat_ngram_size, bos_token_id=eos, eos_token_id=eos,
                             pad_token_id=eos, **extra)
@@ -404,8 +414,8 @@ def train(a: argparse.Namespace) -> dict:
         tokenizer.save_pretrained(run_dir / BASE)
         model.config.save_pretrained(run_dir / BASE)
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
-    train_ids = [encode_song(tokenizer, s) for s in train_songs]
-    val_ids = [encode_song(tokenizer, s) for s in val_songs]
+    train_ids = [encode_song(tokenizer, s, a.line_plans) for s in train_songs]
+    val_ids = [encode_song(tokenizer, s, a.line_plans) for s in val_songs]
     # A held-out set shorter than one chunk is one shorter chunk (a small corpus still trains).
     val_tokens = 1 + sum(map(len, val_ids))
     val_chunks = (make_chunks(val_ids, list(range(len(val_ids))), eos, min(a.context, val_tokens - 1))
@@ -414,7 +424,7 @@ def train(a: argparse.Namespace) -> dict:
     model.generation_config = generation_config(tokenizer, a.top_k, a.temperature, a.no_repeat_ngram_size,
                                                 max_new_tokens=a.max_new_tokens,
                                                 rhyme_min_probability=a.rhyme_min_probability,
-                                                max_lines=a.max_lines)
+                                                max_lines=a.max_lines, line_plans=a.line_plans)
     model.to(a.device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]  # the adapter alone under LoRA
     decay = [p for p in trainable if p.dim() >= 2]  # matrices; not biases and LayerNorms
@@ -441,7 +451,8 @@ def train(a: argparse.Namespace) -> dict:
           f"{sum(p.numel() for p in trainable) / 1e6:.2f}M trained", file=sys.stderr)
 
     cuda = a.device.startswith("cuda")
-    autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)  # noqa: E731
+    bf16 = cuda or a.autocast_bf16
+    autocast = lambda: torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=bf16)  # noqa: E731
     tokens_per_step = a.batch_size * a.grad_accum * a.context
     bar = tqdm(total=a.steps, initial=step, disable=a.quiet, dynamic_ncols=True)
     t0, t_step0 = time.time(), step
