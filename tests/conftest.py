@@ -116,6 +116,24 @@ def generator_rhyme_dirs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def generator_plan_dirs(tmp_path_factory):
+    """Tiny random models of each family for line plans: lines opened by their
+    plan's brace (lifted), a newline less likely than in generator_rhyme_dirs
+    so that lines have words, and the lyrics marker lifted a little (the title
+    rules close a title that runs on), and " la" lifted so that lines stutter
+    ("la la la") where the stutter rule is off."""
+    from generator.songformat import LYRICS_MARKER, PLAN_OPEN
+    from training.randommodel import make_random_llama, make_random_model
+    biases = {"\n": 1.5, PLAN_OPEN: 5.0, LYRICS_MARKER: 1.0, " la": 2.5}
+    out = tmp_path_factory.mktemp("plans")
+    return {"gpt2": make_random_model(out / "gpt2", n_layer=2, n_head=2, n_embd=64, n_positions=256,
+                                      vocab_size=512, end_bias=0.2, biases=biases),
+            "llama": make_random_llama(out / "llama", n_layer=2, n_head=4, n_kv_head=2, hidden=64,
+                                       intermediate=128, n_positions=256, vocab_size=512,
+                                       tie_word_embeddings=False, end_bias=0.05, biases=biases)}
+
+
+@pytest.fixture(scope="session")
 def generator_settings(generator_model_dir):
     """Settings of every generator test: one torch thread per process (shared CI cores)."""
     from generator.settings import GeneratorSettings

@@ -85,7 +85,8 @@ def cmd_generate(args) -> int:
     release = release_id(model.digest, generation_settings(settings, runtime.device, model.prompt))
     for seed in args.seed:
         f = runtime.engine.generate([seed])[seed]
-        song = assemble(runtime.tokenizer, seed, f.tokens, f.failed, settings.max_new_tokens, runtime.prefix)
+        song = assemble(runtime.tokenizer, seed, f.tokens, f.failed, settings.max_new_tokens, runtime.prefix,
+                        runtime.plans)
         print(f"# {song.title}\n(song {seed}, model release {release}, {len(f.tokens)} tokens"
               f"{', FAILED: ' + song.failure if song.failed else ''})\n\n{song.lyrics}\n")
     return 0

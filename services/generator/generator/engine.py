@@ -55,6 +55,19 @@ class GenerationConfig:
     # A song with this many lines ends after the next line closing a rhyme
     # group (rhymes.SongRules; 0: only the model ends songs).
     max_lines: int = 0
+    # The model writes each lyric line's end word before the line
+    # (songformat.plan_lines); rhyming lines plan a rhyming word (rhymes.SongRules).
+    line_plans: bool = False
+    # Within a line, no word more than max_word_run times running and no word
+    # pair more than max_pair_repeats times (rhymes.Stutter; 0: off).
+    max_word_run: int = 0
+    max_pair_repeats: int = 0
+
+    @property
+    def needs_rules(self) -> bool:
+        """Whether rows follow rhymes.SongRules (given a titled model, they always do)."""
+        return bool(self.rhyme_schemes or self.max_lines or self.line_plans or self.max_word_run
+                    or self.max_pair_repeats)
 
     @property
     def prompt_ids(self) -> tuple[int, ...]:
@@ -97,8 +110,11 @@ class Engine:
         schemes without a rhyme table."""
         if not 0 <= urgent_rows < max_batch:
             raise ValueError(f"urgent_rows {urgent_rows} must be from 0 to below max_batch {max_batch}")
-        if (gen.rhyme_schemes or titled or gen.max_lines) and rhyme_table is None:
-            raise ValueError("rhyme schemes, titles and max_lines need the tokenizer's table (rhymes.RhymeTable)")
+        if (gen.needs_rules or titled) and rhyme_table is None:
+            raise ValueError("rhyme schemes, titles, max_lines, line plans and the stutter rule need the "
+                             "tokenizer's table (rhymes.RhymeTable)")
+        if gen.line_plans and not rhyme_table.plans:
+            raise ValueError("line plans need a rhymes.RhymeTable made with plans=True")
         self.model, self.gen, self.max_batch, self.urgent_rows = model, gen, max_batch, urgent_rows
         self.rhyme_table, self.titled, self.prefix = rhyme_table, titled, prefix
         self.urgent: set[int] = set()  # waiting songs a visitor waits for
@@ -174,10 +190,11 @@ class Engine:
                 self.urgent.discard(song_id)
                 bulk += not urgent
                 rules = None
-                if self.gen.rhyme_schemes or self.titled or self.gen.max_lines:
+                if self.gen.needs_rules or self.titled:
                     scheme = scheme_for(song_id, self.gen.rhyme_schemes) if self.gen.rhyme_schemes else None
                     rules = SongRules(self.rhyme_table, scheme, self.gen.rhyme_attempts, self.titled, self.prefix,
-                                      self.gen.rhyme_min_probability, self.gen.max_lines, self.gen.max_new_tokens)
+                                      self.gen.rhyme_min_probability, self.gen.max_lines, self.gen.max_new_tokens,
+                                      stutter=(self.gen.max_word_run, self.gen.max_pair_repeats))
                 self.rows[slot] = _Row(song_id, prompt_left=len(self.gen.prompt_ids) - 1, urgent=urgent,
                                        rules=rules, mask=rules.first_mask if rules else None)
                 self.tokens[slot] = self.gen.prompt_ids[0]

@@ -31,6 +31,15 @@ SONG_RULES = "title-first-line-long-line-end-v1"
 # rhymes are on. Bump it with any change to those rules.
 RHYME_RULES = "last-word-rewind-v2"  # v2: no single-letter rhyme words
 
+# Names the line-plan rules of generator/rhymes.py (SongRules._feed_planned,
+# Stutter does not count here): part of the release id of a model that writes
+# line plans. Bump it with any change to them.
+PLAN_RULES = "plan-first-trie-v1"
+
+# Names the stutter rule (generator/rhymes.py Stutter); part of the release id
+# while it is on. Bump it with any change to it.
+STUTTER_RULES = "word-run-pair-repeats-v1"
+
 # Files whose bytes decide the text; everything else in the directory (READMEs,
 # training logs) may change without a new release.
 _MODEL_FILES = ("config.json", "tokenizer.json", "vocab.json", "merges.txt",
@@ -112,6 +121,11 @@ def generation_settings(settings, device: str, prompt: str = "<|endoftext|>") ->
                   "torch": torch_version()}
     if settings.rhyme:  # only then: a release without rhymes keeps its id
         generation["rhyme"] = rhyme_settings(settings)
+    if settings.line_plans:  # only then, as below: a release without them keeps its id
+        generation["line_plans"] = PLAN_RULES
+    if settings.max_word_run or settings.max_pair_repeats:
+        generation["stutter"] = {"rules": STUTTER_RULES, "max_word_run": settings.max_word_run,
+                                 "max_pair_repeats": settings.max_pair_repeats}
     if settings.compile != "off":  # only then: an eager release keeps its id
         # Compiled kernels may round differently from the eager ones in the last bits.
         generation["compile"] = settings.compile

@@ -40,7 +40,14 @@ from typing import TYPE_CHECKING
 
 import pronouncing
 
-from generator.songformat import END_OF_TEXT, LYRICS_MARKER
+from generator.songformat import (
+    END_OF_TEXT,
+    LYRICS_MARKER,
+    PLAN_CLOSE,
+    PLAN_OPEN,
+    end_word,
+    line_words,
+)
 
 if TYPE_CHECKING:  # the server process reads the schemes and never imports torch
     import torch
@@ -69,8 +76,12 @@ LINE_HARD_TOKENS = 40
 END_RESERVE = 64
 # Punctuation that may close a rewritten line before its newline.
 LINE_END_PUNCTUATION = (",", ".", "!", "?", ";", ":")
+# A free line plan (no rhyme needed) is one word of at most this many tokens.
+PLAN_MAX_TOKENS = 6
+# Rewrites of a rhyming line that ended on another word than its plan, with
+# the next attempts' noise, before the line is kept as written (docs/model.md#line-plans).
+PLAN_REWRITES = 2
 
-_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 _TOKEN_WORD = re.compile(r" ([a-z]+)")  # a whole lower-case word with its leading space
 _WORD_START = re.compile(r" [A-Za-z]")
 
@@ -117,12 +128,6 @@ def rhymes(a: str | None, b: str | None) -> bool:
     return bool(rhyming_parts(a) & rhyming_parts(b))
 
 
-def end_word(line: str) -> str | None:
-    """The last word of a line, lower case ("Thou doest to me,—" -> "me")."""
-    words = _WORD.findall(line)
-    return words[-1].lower() if words else None
-
-
 def _plain(line: str) -> str:
     """A line or title for comparing: lower case, without surrounding space
     and trailing punctuation ("In the morning light," -> "in the morning light")."""
@@ -147,12 +152,17 @@ class RhymeTable:
     """
 
     def __init__(self, tokenizer: Tokenizer, eot_id: int, vocab: int, device: str | torch.device = "cpu",
-                 words: frozenset[str] | None = None):
+                 words: frozenset[str] | None = None, plans: bool = False):
         """``vocab``: the model's output rows (its logits' width), at least the
-        tokenizer's; ``words``: the only words a rewrite may choose (lower case;
-        None: any the pronouncing dictionary knows, which holds names and
-        abbreviations like "gro" and "adhd")."""
+        tokenizer's; ``words``: the only words a rewrite or a rhyming line plan
+        may choose (lower case; None: any the pronouncing dictionary knows,
+        which holds names and abbreviations like "gro" and "adhd");
+        ``plans``: the model writes line plans (songformat.plan_lines).
+
+        Raises ValueError with ``plans`` for a tokenizer without the plan's
+        braces as single tokens."""
         self.vocab = vocab
+        self.words = words
         self.device = device
         self.eot_id = eot_id
         self.tokenizer = tokenizer
@@ -188,6 +198,91 @@ class RhymeTable:
         self.in_title = ~self._mask(sorted(self.newline) + odd) | self.marker_next[0]
         self.title_start = self.in_title & ~self.marker_next[0]  # no empty title
         self._word_masks: dict[str, torch.Tensor | None] = {}
+        self.everything = self._mask(range(vocab))
+        # Stuttering (Stutter): tokens that start a word, by their lower-case letters.
+        self.word_pieces: dict[str, list[int]] = {}   # " me" -> "me": opens a word
+        self.bare_pieces: dict[str, list[int]] = {}   # "me": opens one after a non-letter
+        for i, t in enumerate(self.text):
+            if re.fullmatch(r" [A-Za-z]+", t):
+                self.word_pieces.setdefault(t[1:].lower(), []).append(i)
+            elif re.fullmatch(r"[A-Za-z]+", t):
+                self.bare_pieces.setdefault(t.lower(), []).append(i)
+        self.plans = plans
+        if plans:
+            self._init_plans(tokenizer)
+
+    def _init_plans(self, tokenizer: Tokenizer) -> None:
+        """Masks and the rhyme word index of line plans (``{ word} line``)."""
+        self.plan_open, self.plan_close = tokenizer.token_to_id(PLAN_OPEN), tokenizer.token_to_id(PLAN_CLOSE)
+        if self.plan_open is None or self.plan_close is None:
+            raise ValueError(f"line plans need {PLAN_OPEN!r} and {PLAN_CLOSE!r} as tokens of the tokenizer")
+        newlines = [i for i, t in enumerate(self.text) if t and set(t) == {"\n"}]
+        # A line opens with its plan; a blank line or the song's end may come instead.
+        self.line_start = self._mask(newlines + [self.plan_open, self.eot_id])
+        # A free plan: one lower-case word, its first piece with the leading space.
+        self.plan_first = self._mask([i for i, t in enumerate(self.text) if re.fullmatch(r" [a-z]+", t)]
+                                     + [self.plan_close])
+        self.plan_next = self._mask([i for i, t in enumerate(self.text) if re.fullmatch(r"[a-z]+|'[a-z]*", t)]
+                                    + [self.plan_close])
+        self.plan_close_only = self._mask([self.plan_close])
+        # Braces are the plan's alone: never in a line or a title; and a line
+        # holds no marker's characters either (the corpus has none of "{}<|>").
+        braces = self._mask([i for i, t in enumerate(self.text) if PLAN_OPEN in t or PLAN_CLOSE in t])
+        odd = self._mask([i for i, t in enumerate(self.text) if any(c in t for c in "<|>")])
+        self.in_line = (~braces & ~odd) | self.end_only
+        # A plan is never the whole line: the line's first token after it is no line end.
+        self.line_opening = self.in_line & ~self._mask(sorted(self.newline) + [self.eot_id])
+        self.in_title = self.in_title & ~braces
+        self.title_start = self.title_start & ~braces
+        self._plan_tries: dict[str, tuple[dict, frozenset] | None] = {}
+        self._encodings: dict[str, tuple[int, ...]] = {}
+        self._words_by_part: dict[str, list[str]] | None = None
+
+    def _rhyme_words(self, anchor: str) -> list[str]:
+        """The words of ``words`` (or of the pronouncing dictionary) rhyming with ``anchor``."""
+        if self._words_by_part is None:
+            if self.words is None:
+                pronouncing.init_cmu()
+                vocabulary = {w for w, _ in pronouncing.pronunciations if w.isalpha()}
+            else:
+                vocabulary = self.words
+            index: dict[str, list[str]] = {}
+            for w in sorted(vocabulary):
+                for part in rhyming_parts(w):
+                    index.setdefault(part, []).append(w)
+            self._words_by_part = index
+        found = {w for part in rhyming_parts(anchor) for w in self._words_by_part.get(part, ()) if w != anchor}
+        return sorted(found)
+
+    def plan_trie(self, anchor: str) -> tuple[dict, frozenset] | None:
+        """The plans a line rhyming with ``anchor`` may write: every rhyming word
+        as the tokenizer writes it after the plan's brace (" word"), as a trie of
+        token-id prefixes: (prefix -> next token ids, the prefixes that are a
+        whole word). None when no word rhymes with it."""
+        if anchor not in self._plan_tries:
+            words = self._rhyme_words(anchor)
+            children: dict[tuple[int, ...], set[int]] = {}
+            whole = set()
+            new = [w for w in words if w not in self._encodings]
+            for w, enc in zip(new, self.tokenizer.encode_batch([" " + w for w in new], add_special_tokens=False)):
+                self._encodings[w] = tuple(enc.ids)
+            for w in words:
+                ids = self._encodings[w]
+                if not ids or max(ids) >= self.vocab:
+                    continue
+                for k in range(len(ids)):
+                    children.setdefault(ids[:k], set()).add(ids[k])
+                whole.add(ids)
+            self._plan_tries[anchor] = ({k: frozenset(v) for k, v in children.items()}, frozenset(whole)) \
+                if whole else None
+        return self._plan_tries[anchor]
+
+    def plan_mask(self, anchor: str, written: tuple[int, ...]) -> torch.Tensor:
+        """(V,) bool: the tokens a plan rhyming with ``anchor`` may write after
+        its tokens ``written`` (the plan's close once they are a whole word)."""
+        children, whole = self.plan_trie(anchor)
+        ids = sorted(children.get(written, ())) + ([self.plan_close] if written in whole else [])
+        return self._mask(ids)
 
     def _mask(self, ids) -> torch.Tensor:
         import torch
@@ -206,6 +301,47 @@ class RhymeTable:
 
     def decode(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=False)
+
+
+class Stutter:
+    """No word more than ``max_run`` times running, and no word pair more than
+    ``max_pairs`` times, within one lyric line (0: that half off): the lines a
+    small model stutters ("But me, me, me, me, me, me."). Reads only the line
+    so far, so it is a pure function of the row's own tokens."""
+
+    def __init__(self, table: RhymeTable, max_run: int = 0, max_pairs: int = 0):
+        self.table, self.max_run, self.max_pairs = table, max_run, max_pairs
+
+    def banned_words(self, line: str) -> set[str]:
+        """The words that may not come next after ``line`` (the line's text so far)."""
+        words = line_words(line)
+        ban = set()
+        if self.max_run and len(words) >= self.max_run and len(set(words[-self.max_run:])) == 1:
+            ban.add(words[-1])
+        if self.max_pairs and len(words) >= 2:
+            pairs: dict[tuple[str, str], int] = {}
+            for pair in zip(words, words[1:]):
+                pairs[pair] = pairs.get(pair, 0) + 1
+            ban |= {b for (a, b), n in pairs.items() if a == words[-1] and n >= self.max_pairs}
+        return ban
+
+    def allowed(self, line: str, mask: torch.Tensor | None) -> torch.Tensor | None:
+        """``mask`` (None: every token) less the tokens that would start a
+        banned word: every piece of the tokenizer that is a prefix of it
+        (" me", " m"), and after a non-letter, the same pieces without their space."""
+        ban = self.banned_words(line) if (self.max_run or self.max_pairs) else ()
+        if not ban:
+            return mask
+        table = self.table
+        bare = bool(line) and not line[-1].isalpha() and line[-1] not in "' "
+        ids = set()
+        for word in ban:
+            for k in range(1, len(word) + 1):
+                ids.update(table.word_pieces.get(word[:k], ()))
+                if bare:
+                    ids.update(table.bare_pieces.get(word[:k], ()))
+        banned = table._mask(sorted(ids))
+        return (table.everything if mask is None else mask) & ~banned
 
 
 @dataclass
@@ -242,8 +378,17 @@ class SongRules:
     lyrics marker; ``prefix``: the prompt's text after END_OF_TEXT."""
 
     def __init__(self, table: RhymeTable, scheme: str | None, attempts: int, titled: bool, prefix: str = "",
-                 min_probability: float = 0.0, max_lines: int = 0, max_tokens: int = 0):
+                 min_probability: float = 0.0, max_lines: int = 0, max_tokens: int = 0, *,
+                 stutter: tuple[int, int] = (0, 0)):
+        """``stutter``: (max_run, max_pairs) of the Stutter rule ((0, 0): off).
+        With a table of ``plans``, every lyric line opens with its plan, and a
+        line that must rhyme plans a rhyming word (module docstring)."""
         self.table, self.scheme, self.attempts = table, scheme, attempts
+        self.stutter = Stutter(table, *stutter)
+        self.plans = table.plans
+        self.plan: list[int] = []                            # the line plan's tokens so far
+        self.plan_word: str | None = None                    # the current line's planned end word
+        self.body_start: int | None = None                   # index of the line's first token after its plan
         self.prefix, self.min_probability = prefix, min_probability
         self.max_lines, self.max_tokens = max_lines, max_tokens
         self.chances: dict[int, float] = {}                  # token index -> P(a rhyming word there)
@@ -254,14 +399,17 @@ class SongRules:
         self.stanza: list[str | None] = []                   # end words of the stanza's accepted lines
         self.anchor: str | None = None                       # the current line must rhyme with it
         self.attempt = 0                                     # rewrites of the current line so far
-        self.mode = "free"                                   # or "word", "end", "end-after-mark"
+        # Without plans: "free", "word", "end", "end-after-mark"; with plans: "start", "plan", "body".
+        self.mode = "start" if self.plans else "free"
         self.final = 0
         self.rewinds = 0                                     # over the whole song, for tests and stats
 
     @property
     def first_mask(self) -> torch.Tensor | None:
         """The tokens allowed at the song's first sample."""
-        return self.table.title_start if self.line_start is None else None
+        if self.line_start is None:
+            return self.table.title_start
+        return self.table.line_start if self.plans else None
 
     def feed(self, tokens: list[int], rhyme_probability: float = 0.0) -> Decision:
         """The row's song after one more token (``tokens[-1]``);
@@ -269,6 +417,8 @@ class SongRules:
         Decision's ``watch`` at that sample (softmax at the sampling temperature)."""
         token, j = tokens[-1], len(tokens) - 1
         table = self.table
+        if self.plans and self.line_start is not None:
+            return self._feed_planned(tokens, j)
         if self.anchor is not None and self.mode == "free":
             self.chances[j] = rhyme_probability
         if self.mode == "word":
@@ -283,7 +433,10 @@ class SongRules:
             self.final = len(tokens)
         ended = token == table.eot_id
         if not ended and token not in table.newline:
-            return Decision(self.final, attempt=self.attempt, watch=self._watch(), mask=self._long_line(j, token))
+            mask = self._long_line(j, token)
+            if self.mode == "free" and (self.stutter.max_run or self.stutter.max_pairs):
+                mask = self.stutter.allowed(table.decode(tokens[self.line_start:j + 1]), mask)
+            return Decision(self.final, attempt=self.attempt, watch=self._watch(), mask=mask)
         line = table.decode(tokens[self.line_start:j + 1]).replace(END_OF_TEXT, "")
         text, _, rest = line.partition("\n")
         if self._checking_title_repeat and text.strip() and self.attempt < TITLE_REPEAT_REWRITES \
@@ -307,29 +460,101 @@ class SongRules:
                 return Decision(self.final, rewind_to=start, attempt=self.attempt,
                                 mask=table.word_mask(self.anchor))
         # The line is accepted: the stream may show it.
+        return self._accept(tokens, j, text, word, closes=not text.strip() or "\n" in rest, ended=ended)
+
+    def _accept(self, tokens: list[int], j: int, text: str, word: str | None, closes: bool,
+                ended: bool) -> Decision:
+        """The line ending at token ``j`` is kept (``text``, its end ``word``);
+        ``closes``: a blank line follows, closing the stanza. Sets up the next line."""
+        table = self.table
         if text.strip():
             self.stanza.append(word)
             self.lines += 1
-        if not text.strip() or "\n" in rest or ended:
+        if closes or ended:
             self.stanza = []  # a blank line (or the song's end) closes the stanza
-        self.line_start, self.attempt, self.mode = j + 1, 0, "free"
+        self.line_start, self.attempt, self.mode = j + 1, 0, "start" if self.plans else "free"
+        self.body_start, self.plan, self.plan_word = None, [], None
         self.chances = {}
         self.anchor = None
         if self.scheme is not None:
             at = anchor_line(len(self.stanza), self.scheme)
             self.anchor = self.stanza[at] if at is not None else None
-        if self.anchor is not None and table.word_mask(self.anchor) is None:
+        if self.anchor is not None and (table.plan_trie(self.anchor) is None if self.plans
+                                        else table.word_mask(self.anchor) is None):
             self.anchor = None  # no word of the vocabulary rhymes with it (or the dictionary lacks it)
         self.final = len(tokens)
         if not ended and self._should_end(len(tokens)):
             self.anchor = None
             return Decision(self.final, mask=table.end_only)
-        return Decision(self.final, watch=self._watch())
+        return Decision(self.final, watch=None if self.plans else self._watch(),
+                        mask=table.line_start if self.plans else None)
+
+    def _feed_planned(self, tokens: list[int], j: int) -> Decision:
+        """``feed`` for a model that writes line plans: each lyric line is
+        ``{ word} text``; a line that must rhyme plans a word rhyming with its
+        anchor (RhymeTable.plan_trie: the model's own probabilities choose
+        among whole rhyming words), and is written again (PLAN_REWRITES times
+        at most, the noise of the next attempt) when it ends on a word that
+        neither is its plan nor rhymes with the anchor; then it is kept."""
+        table, token = self.table, tokens[j]
+        held = self.anchor is not None or self._checking_title_repeat  # the line may still be rewritten
+        if self.mode == "start":
+            if token == table.plan_open:
+                self.mode, self.plan = "plan", []
+                if not held:
+                    self.final = len(tokens)
+                mask = table.plan_mask(self.anchor, ()) if self.anchor is not None else table.plan_first
+                return Decision(self.final, attempt=self.attempt, mask=mask)
+            ended = token == table.eot_id
+            if ended:
+                self.final = len(tokens)
+                return Decision(self.final)
+            # A blank line: the stanza is closed, the next line opens.
+            return self._accept(tokens, j, "", None, closes=True, ended=False)
+        if self.mode == "plan":
+            if token == table.plan_close:
+                self.plan_word = table.decode(self.plan).strip().lower() or None
+                self.mode, self.body_start = "body", j + 1
+                if not held:
+                    self.final = len(tokens)
+                return Decision(self.final, attempt=self.attempt, mask=table.line_opening)
+            self.plan.append(token)
+            if not held:
+                self.final = len(tokens)
+            if self.anchor is not None:
+                mask = table.plan_mask(self.anchor, tuple(self.plan))
+            else:
+                mask = table.plan_close_only if len(self.plan) >= PLAN_MAX_TOKENS else table.plan_next
+            return Decision(self.final, attempt=self.attempt, mask=mask)
+        # The line's text after its plan.
+        if not held:
+            self.final = len(tokens)
+        ended = token == table.eot_id
+        if not ended and token not in table.newline:
+            mask = self.stutter.allowed(table.decode(tokens[self.body_start:j + 1]), table.in_line)
+            long_line = self._long_line(j, token)
+            return Decision(self.final, attempt=self.attempt, mask=mask if long_line is None else long_line & mask)
+        line = table.decode(tokens[self.body_start:j + 1]).replace(END_OF_TEXT, "")
+        text, _, rest = line.partition("\n")
+        if self._checking_title_repeat and text.strip() and self.attempt < TITLE_REPEAT_REWRITES \
+                and _plain(text) == self.title:
+            self.attempt += 1
+            self.rewinds += 1
+            self.mode = "start"
+            return Decision(self.final, rewind_to=self.line_start, attempt=self.attempt, mask=table.line_start)
+        word = end_word(text)
+        if self.anchor is not None and text.strip() and word != self.plan_word and not rhymes(word, self.anchor) \
+                and self.attempt < PLAN_REWRITES:
+            self.attempt += 1
+            self.rewinds += 1
+            return Decision(self.final, rewind_to=self.body_start, attempt=self.attempt, mask=table.line_opening)
+        return self._accept(tokens, j, text, word, closes="\n" in rest, ended=ended)
 
     def _long_line(self, j: int, token: int) -> torch.Tensor | None:
         """The mask that ends a line of prose: ``token``, at index ``j``, was its latest."""
-        table, length = self.table, j + 1 - self.line_start
-        if self.mode != "free" or length < LINE_MAX_TOKENS:
+        table = self.table
+        length = j + 1 - (self.body_start if self.plans else self.line_start)
+        if self.mode not in ("free", "body") or length < LINE_MAX_TOKENS:
             return None
         if length >= LINE_HARD_TOKENS or token in table.marks:
             return table.line_end_after_mark  # a newline (or the song's end) now
@@ -358,7 +583,7 @@ class SongRules:
         if self.marker_at == len(marker):
             self.line_start = j + 1
             self.title = _plain(table.decode(tokens[:j + 1 - len(marker)]))
-            return Decision(self.final)
+            return Decision(self.final, mask=table.line_start if self.plans else None)
         if self.marker_at or j + 1 >= TITLE_MAX_TOKENS:
             return Decision(self.final, mask=table.marker_next[self.marker_at])
         return Decision(self.final, mask=table.in_title)

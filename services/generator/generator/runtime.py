@@ -31,6 +31,7 @@ class Runtime:
     tokenizer: Tokenizer
     device: str
     prefix: str = ""   # the prompt's text after END_OF_TEXT: songs.assemble(prefix=...)
+    plans: bool = False  # the model writes line plans: songs.assemble(plans=...)
 
 
 def load_runtime(settings: GeneratorSettings) -> Runtime:
@@ -48,12 +49,14 @@ def load_runtime(settings: GeneratorSettings) -> Runtime:
                            no_repeat_ngram_size=settings.no_repeat_ngram_size,
                            rhyme_schemes=settings.rhyme_schemes if settings.rhyme else (),
                            rhyme_attempts=settings.rhyme_attempts,
-                           rhyme_min_probability=settings.rhyme_min_probability, max_lines=settings.max_lines)
+                           rhyme_min_probability=settings.rhyme_min_probability, max_lines=settings.max_lines,
+                           line_plans=settings.line_plans, max_word_run=settings.max_word_run,
+                           max_pair_repeats=settings.max_pair_repeats)
     titled = prefix != ""
     table = None
-    if gen.rhyme_schemes or titled or gen.max_lines:
+    if gen.needs_rules or titled:
         words = read_words(settings.rhyme_words) if gen.rhyme_schemes and settings.rhyme_words else None
-        table = RhymeTable(tokenizer, eot, model.config.vocab_size, device, words)
+        table = RhymeTable(tokenizer, eot, model.config.vocab_size, device, words, plans=gen.line_plans)
     engine = Engine(model, gen, settings.max_batch, settings.urgent_rows, rhyme_table=table,
                     titled=titled, prefix=prefix)
-    return Runtime(engine, tokenizer, device, prefix)
+    return Runtime(engine, tokenizer, device, prefix, gen.line_plans)

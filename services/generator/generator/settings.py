@@ -67,6 +67,14 @@ class GeneratorSettings:
     # A song that has this many lines ends at the next line that closes a
     # rhyme group (generator.rhymes.SongRules; 0: the model alone ends songs).
     max_lines: int = 0
+    # The model writes each lyric line's end word first (its generation_config.json's
+    # line_plans, written by billionsongs-train --line-plans; not an environment setting:
+    # it is how the model was trained).
+    line_plans: bool = False
+    # Within a lyric line, no word more than this many times running, and no
+    # word pair more than this many times (generator.rhymes.Stutter; 0: off).
+    max_word_run: int = 0
+    max_pair_repeats: int = 0
     threads: int = 0                 # torch intra-op threads per worker; 0: torch's default
     metrics_port: int = 0            # 0: no /metrics endpoint
     log_level: str = "INFO"
@@ -109,6 +117,11 @@ class GeneratorSettings:
             rhyme_words="" if (words := env_str("GENERATOR_RHYME_WORDS", d.rhyme_words, env)) == "any" else words,
             max_lines=env_int("GENERATOR_MAX_LINES", model.get("max_lines", d.max_lines), env,
                               minimum=0, maximum=1000),
+            line_plans=model.get("line_plans", d.line_plans),
+            max_word_run=env_int("GENERATOR_MAX_WORD_RUN", model.get("max_word_run", d.max_word_run), env,
+                                 minimum=0, maximum=64),
+            max_pair_repeats=env_int("GENERATOR_MAX_PAIR_REPEATS",
+                                     model.get("max_pair_repeats", d.max_pair_repeats), env, minimum=0, maximum=64),
             threads=env_int("GENERATOR_THREADS", d.threads, env, minimum=0),
             metrics_port=env_int("METRICS_PORT", d.metrics_port, env, minimum=0, maximum=65535),
             log_level=env_log_level("LOG_LEVEL", d.log_level, env),
@@ -192,6 +205,9 @@ def model_sampling(model_dir: str | Path) -> dict:
               "temperature": lambda v: isinstance(v, (int, float)) and v > 0,
               "max_lines": lambda v: isinstance(v, int) and 0 <= v <= 1000,
               "rhyme": lambda v: isinstance(v, bool),
+              "line_plans": lambda v: isinstance(v, bool),
+              "max_word_run": lambda v: isinstance(v, int) and 0 <= v <= 64,
+              "max_pair_repeats": lambda v: isinstance(v, int) and 0 <= v <= 64,
               "rhyme_attempts": lambda v: isinstance(v, int) and 0 <= v <= 16,
               "rhyme_min_probability": lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
               "rhyme_schemes": lambda v: isinstance(v, list) and v and all(isinstance(s, str) and valid_scheme(s)
@@ -199,7 +215,7 @@ def model_sampling(model_dir: str | Path) -> dict:
     out = {}
     for key, ok in checks.items():
         if key in config and config[key] is not None:
-            if (isinstance(config[key], bool) and key != "rhyme") or not ok(config[key]):
+            if (isinstance(config[key], bool) and key not in ("rhyme", "line_plans")) or not ok(config[key]):
                 raise SettingsError(f"{path}: {key}={config[key]!r} is not a valid setting")
             out[key] = config[key]
     for key in ("temperature", "rhyme_min_probability"):

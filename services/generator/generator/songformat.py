@@ -43,6 +43,11 @@ def song_prompt(writes_titles: bool) -> str:
     return END_OF_TEXT + (TITLE_MARKER if writes_titles else "")
 
 
+def line_words(line: str) -> list[str]:
+    """The words of a line, lower case ("O'er the hill-top!" -> ["o'er", "the", "hill", "top"])."""
+    return [w.lower() for w in _WORD.findall(line)]
+
+
 def end_word(line: str) -> str | None:
     """The last word of a line, lower case ("Thou doest to me,—" -> "me");
     None for a line without letters."""
@@ -136,7 +141,7 @@ def _title(head: str) -> str:
     return " ".join(_without_markers(head).split())[:MAX_TITLE_CHARS]
 
 
-def split_song(text: str, complete: bool = True) -> ParsedSong:
+def split_song(text: str, complete: bool = True, plans: bool = False) -> ParsedSong:
     """Title and lyrics of generated text (without the prompt), the one parser
     of both the finished song and the stream.
 
@@ -148,7 +153,9 @@ def split_song(text: str, complete: bool = True) -> ParsedSong:
     first line less a tail either title rule could drop (_title_so_far); lyrics
     without a tail that may become a marker, without trailing spaces and
     newlines, and never before the song's kind is decided. Each field it
-    returns is therefore a prefix of the finished song's field.
+    returns is therefore a prefix of the finished song's field. ``plans``:
+    the text is of a model that writes line plans, which are removed
+    (without_plans; a plan still being written is held back with its line).
     """
     text = text.replace(END_OF_TEXT, "")
     if not complete:
@@ -166,14 +173,19 @@ def split_song(text: str, complete: bool = True) -> ParsedSong:
         title, body = "", text
     lyrics = _without_markers(body).lstrip("\n ")
     if complete:
+        if plans:
+            lyrics = without_plans(lyrics).lstrip("\n ")
         lyrics = lyrics.rstrip("\n ")
         return ParsedSong(title or _first_line_title(lyrics), lyrics)
     # A title is settled when non-empty; an empty one falls back to the first
     # lyric line, known only at the end. Removing markers can leave the start of
     # one at the end ("<|ly" + "<|title|>"): more text may complete and remove it.
-    return ParsedSong(title, _settled(lyrics).rstrip("\n "))
+    lyrics = _settled(lyrics)
+    if plans:
+        lyrics = without_plans(lyrics, complete=False).lstrip("\n ")
+    return ParsedSong(title, lyrics.rstrip("\n "))
 
 
-def parse_song(text: str) -> ParsedSong:
+def parse_song(text: str, plans: bool = False) -> ParsedSong:
     """The finished song's title and lyrics (split_song of the whole text)."""
-    return split_song(text, complete=True)
+    return split_song(text, complete=True, plans=plans)

@@ -47,13 +47,14 @@ def has_words(lyrics: str) -> bool:
 
 
 def assemble(tokenizer: Tokenizer, song_id: int, tokens: list[int], failed: bool,
-             max_new_tokens: int, prefix: str = "") -> Song:
+             max_new_tokens: int, prefix: str = "", plans: bool = False) -> Song:
     """The finished song from its generated tokens; ``prefix`` is the prompt's
-    text after END_OF_TEXT (songformat.song_prompt), which the song's text begins with.
+    text after END_OF_TEXT (songformat.song_prompt), which the song's text
+    begins with; ``plans``: the model writes line plans, which visitors never see.
     It fails when no end of text came within the limit, or when it has no
     lyrics (the model ended it at once): a failed song is never shown, pooled
     or voted on. Its ``model_release`` is "": the server, which knows the release, sets it."""
-    parsed = parse_song(clean(prefix + decode(tokenizer, tokens)))
+    parsed = parse_song(clean(prefix + decode(tokenizer, tokens)), plans)
     failure = f"no end of text within {max_new_tokens} tokens" if failed else ""
     if not failed and not has_words(parsed.lyrics):
         failed, failure = True, "no lyrics"
@@ -61,10 +62,10 @@ def assemble(tokenizer: Tokenizer, song_id: int, tokens: list[int], failed: bool
                 failure=failure)
 
 
-def partial(text: str) -> tuple[str, str]:
+def partial(text: str, plans: bool = False) -> tuple[str, str]:
     """(title, lyrics) of a song being written: only what can no longer change,
     so each is a prefix of the finished song's (songformat.split_song)."""
-    song = split_song(text, complete=False)
+    song = split_song(text, complete=False, plans=plans)
     return song.title, song.lyrics
 
 
@@ -72,8 +73,8 @@ class PieceTracker:
     """Turns a growing token list into (title delta, lyrics delta) pieces whose
     concatenation, with the piece from finish(), is the finished title and lyrics."""
 
-    def __init__(self, tokenizer: Tokenizer, prefix: str = ""):
-        self.tokenizer, self.prefix = tokenizer, prefix  # prefix: as assemble()'s
+    def __init__(self, tokenizer: Tokenizer, prefix: str = "", plans: bool = False):
+        self.tokenizer, self.prefix, self.plans = tokenizer, prefix, plans  # as assemble()'s
         self.title = ""
         self.lyrics = ""
 
@@ -91,7 +92,7 @@ class PieceTracker:
         text = decode(self.tokenizer, tokens)
         if text.endswith("\ufffd"):
             return None  # a multi-byte character is only half written; wait for the rest
-        return self._delta(*partial(clean(self.prefix + text)))
+        return self._delta(*partial(clean(self.prefix + text), self.plans))
 
     def finish(self, song: Song) -> tuple[str, str] | None:
         """The rest of the finished song, after what update() has shown."""

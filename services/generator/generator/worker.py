@@ -68,11 +68,12 @@ def worker_main(conn, settings, one_shot: bool) -> None:
                     if song_id in tokens_so_far:
                         continue  # already running here
                     tokens_so_far[song_id] = []
-                    streams[song_id] = PieceTracker(tokenizer, runtime.prefix) if message.stream else None
+                    streams[song_id] = (PieceTracker(tokenizer, runtime.prefix, runtime.plans)
+                                         if message.stream else None)
                     engine.submit(song_id, urgent=message.urgent)
                     served += 1
             case Stream(song_id=song_id) if song_id in streams and streams[song_id] is None:
-                streams[song_id] = PieceTracker(tokenizer, runtime.prefix)
+                streams[song_id] = PieceTracker(tokenizer, runtime.prefix, runtime.plans)
             case Expedite(song_id=song_id):
                 engine.expedite(song_id)
             case Cancel(song_id=song_id) if song_id in tokens_so_far:
@@ -103,7 +104,7 @@ def worker_main(conn, settings, one_shot: bool) -> None:
                 del tokens_so_far[f.song_id]
                 tracker = streams.pop(f.song_id)
                 song = assemble(tokenizer, f.song_id, f.tokens, f.failed, engine.gen.max_new_tokens,
-                                runtime.prefix)
+                                runtime.prefix, runtime.plans)
                 rest = tracker.finish(song) if tracker is not None else None
                 if rest:
                     conn.send(Piece(f.song_id, *rest))  # the stream adds up to the song

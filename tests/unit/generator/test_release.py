@@ -112,3 +112,12 @@ def test_a_compiled_step_is_part_of_the_release_only_while_on(generator_settings
            for mode in ("off", "default", "reduce-overhead")}
     assert ids["off"] == release_id("d", off)
     assert len(set(ids.values())) == 3  # compiled kernels may round differently: each mode its own release
+
+
+def test_line_plans_and_the_stutter_rule_are_part_of_the_release_only_while_on(generator_settings):
+    off = generation_settings(generator_settings, "cpu")
+    assert "line_plans" not in off and "stutter" not in off  # other releases keep their ids
+    ids = {release_id("d", generation_settings(dataclasses.replace(generator_settings, **change), "cpu"))
+           for change in ({}, {"line_plans": True}, {"max_word_run": 2}, {"max_word_run": 3},
+                          {"max_pair_repeats": 2})}
+    assert len(ids) == 5

@@ -150,3 +150,27 @@ def test_max_lines_from_the_model_or_the_environment(tmp_path):
     for bad in (-3, "forty", True):
         with pytest.raises(SettingsError, match="max_lines"):
             GeneratorSettings.from_env(write_generation_config(tmp_path, max_lines=bad))
+
+
+def test_line_plans_come_from_the_model_alone(tmp_path):
+    assert GeneratorSettings.from_env({"MODEL_DIR": str(tmp_path)}).line_plans is False
+    env = write_generation_config(tmp_path, line_plans=True)
+    assert GeneratorSettings.from_env(env).line_plans is True
+    for bad in (1, "yes"):
+        with pytest.raises(SettingsError, match="line_plans"):
+            GeneratorSettings.from_env(write_generation_config(tmp_path, line_plans=bad))
+
+
+@pytest.mark.parametrize("key,name", [("max_word_run", "GENERATOR_MAX_WORD_RUN"),
+                                      ("max_pair_repeats", "GENERATOR_MAX_PAIR_REPEATS")])
+def test_the_stutter_rule_from_the_model_or_the_environment(tmp_path, key, name):
+    assert getattr(GeneratorSettings.from_env({"MODEL_DIR": str(tmp_path)}), key) == 0  # off unless asked
+    env = write_generation_config(tmp_path, **{key: 2})
+    assert getattr(GeneratorSettings.from_env(env), key) == 2
+    assert getattr(GeneratorSettings.from_env({**env, name: "3"}), key) == 3
+    for bad in ("-1", "two", "65"):
+        with pytest.raises(SettingsError, match=name):
+            GeneratorSettings.from_env({**env, name: bad})
+    for bad in (-1, "two", True):
+        with pytest.raises(SettingsError, match=key):
+            GeneratorSettings.from_env(write_generation_config(tmp_path, **{key: bad}))
