@@ -23,7 +23,14 @@ words found in the English word list (/usr/share/dict/words, Debian's
 wamerican) or anywhere in the corpus; the rhyme rate: the share of lines whose
 end word the CMU pronouncing dictionary knows (`pronouncing`) whose end word
 rhymes (same rhyming part, different word) with the end word of one of the two
-lines before it in the same stanza.
+lines before it in the same stanza. Grammar, by Link Grammar (Debian's
+link-grammar with the system Python's binding python3-link-grammar, run by
+bench/linkgrammar_parse.py): the lyrics joined across lines and cut at
+.!?;: into sentences, those of 3-40 words parsed; the share parsed with no
+word left out (the parser's time limit counts as not parsed) and the words it
+must leave out per 100 words. Stutter: songs with a line holding one word 3
+times running or one word pair 3 times. Line plans (a model trained with
+them): the share of lyric lines that end on their planned word.
 
 The same measures are taken on 100 real songs the training run held out
 (corpus.split_validation with the training tool's seed), in the same run.
@@ -62,7 +69,7 @@ def generate(model_dir: str, ids: list[int], overrides: dict, batch: int) -> tup
 
     from generator.runtime import load_runtime
     from generator.settings import GeneratorSettings
-    from generator.songs import assemble
+    from generator.songs import assemble, decode
 
     settings = GeneratorSettings.from_env({"MODEL_DIR": model_dir})
     settings = dataclasses.replace(settings, device="cpu", dtype="float32", max_batch=batch, threads=0,
@@ -72,15 +79,83 @@ def generate(model_dir: str, ids: list[int], overrides: dict, batch: int) -> tup
     done = runtime.engine.generate(ids)
     songs = []
     for i in ids:
-        r = assemble(tokenizer, i, done[i].tokens, done[i].failed, gen.max_new_tokens, runtime.prefix)
+        r = assemble(tokenizer, i, done[i].tokens, done[i].failed, gen.max_new_tokens, runtime.prefix, runtime.plans)
+        hits, planned = plan_hits(decode(tokenizer, done[i].tokens)) if runtime.plans else (0, 0)
         songs.append({"id": i, "title": r.title, "lyrics": r.lyrics, "ended": not done[i].failed,
                       "failure": r.failure, "tokens": len(done[i].tokens), "sampled": done[i].sampled,
-                      "rewinds": done[i].rewinds})
+                      "rewinds": done[i].rewinds, "plan_hits": hits, "planned_lines": planned})
     sampling = {"top_k": gen.top_k, "temperature": gen.temperature, "max_new_tokens": gen.max_new_tokens,
                 "no_repeat_ngram_size": gen.no_repeat_ngram_size, "max_lines": gen.max_lines,
+                "line_plans": gen.line_plans, "max_word_run": gen.max_word_run,
+                "max_pair_repeats": gen.max_pair_repeats,
                 "rhyme": {"schemes": list(gen.rhyme_schemes), "attempts": gen.rhyme_attempts,
                           "min_probability": gen.rhyme_min_probability} if gen.rhyme_schemes else None}
     return songs, sampling
+
+
+def plan_hits(text: str) -> tuple[int, int]:
+    """(lyric lines that end on their planned word, lyric lines with a plan) of
+    a song's raw text (line plans in it)."""
+    from generator.songformat import LYRICS_MARKER, PLAN_CLOSE, PLAN_OPEN, end_word
+    hits = planned = 0
+    for line in text.split(LYRICS_MARKER, 1)[-1].replace("<|endoftext|>", "").split("\n"):
+        if line.startswith(PLAN_OPEN) and PLAN_CLOSE in line:
+            plan, _, rest = line[1:].partition(PLAN_CLOSE)
+            if plan.strip() and rest.strip():
+                planned += 1
+                hits += end_word(rest) == plan.strip()
+    return hits, planned
+
+
+def sentences_of(lyrics: str) -> list[str]:
+    """The lyrics joined across lines, cut at .!?;: into sentences of 3-40 words."""
+    text = " ".join(lines_of(lyrics))
+    out = []
+    for part in re.split(r"[.!?;:]+", text):
+        words = [w for w in part.split() if any(c.isalpha() for c in w)]
+        if 3 <= len(words) <= 40:
+            out.append(" ".join(part.split()))
+    return out
+
+
+LINK_PARSER = REPO / "bench" / "linkgrammar_parse.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def grammar(songs: list[dict]) -> dict | None:
+    """Link Grammar over every sentence of the songs (LINK_PARSER in the system
+    Python): the share parsed whole and the words left out per 100 words;
+    None when the parser is not installed."""
+    import os
+    import subprocess
+    sentences = [s for song in songs for s in sentences_of(song["lyrics"])]
+    if not sentences:
+        return {"sentences": 0, "parsed_whole": None, "left_out_per_100_words": None, "timeouts": 0}
+    proc = subprocess.run([SYSTEM_PYTHON, str(LINK_PARSER)], input="\n".join(json.dumps(s) for s in sentences),
+                          capture_output=True, text=True, env={**os.environ, "LC_ALL": "C.UTF-8"}, timeout=3600)
+    if proc.returncode == 2:
+        print(f"bench/model_quality.py: no grammar measure: {proc.stderr.strip()}", file=sys.stderr)
+        return None
+    proc.check_returncode()
+    results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if len(results) != len(sentences):
+        raise RuntimeError(f"{LINK_PARSER} answered {len(results)} of {len(sentences)} sentences")
+    whole = sum(r["null"] == 0 and not r["timeout"] for r in results)
+    words = sum(r["words"] for r in results)
+    return {"sentences": len(results), "parsed_whole": round(whole / len(results), 4),
+            "left_out_per_100_words": round(100 * sum(r["null"] for r in results) / max(1, words), 2),
+            "timeouts": sum(r["timeout"] for r in results)}
+
+
+def stutters(lyrics: str) -> bool:
+    """A line with one word 3 times running, or one word pair 3 times."""
+    for line in lines_of(lyrics):
+        words = words_of(line)
+        pairs = list(zip(words, words[1:]))
+        if any(words[k] == words[k + 1] == words[k + 2] for k in range(len(words) - 2)) or \
+                any(pairs.count(p) >= 3 for p in set(pairs)):
+            return True
+    return False
 
 
 def held_out_songs(corpus: Path, n: int) -> list[dict]:
@@ -152,6 +227,7 @@ def measure(song: dict) -> dict:
     return {**song, "has_title": has_title, "lines": len(lines), "four_lines": len(lines) >= 4,
             "max_repeat": max_run(lines), "no_loop": max_run(lines) <= 4, "loops": loops(song["lyrics"]),
             "assistant": bool(ASSISTANT.search(song["title"] + "\n" + song["lyrics"])),
+            "stutters": stutters(song["lyrics"]),
             "rhyming_lines": rhyming, "known_end_lines": known}
 
 
@@ -189,6 +265,7 @@ def summarise(songs: list[dict], known: set[str]) -> dict:
         "rhyme_rate": round(rhyming / known_lines, 4) if known_lines else None,
         "looping_songs": sum(s["loops"] for s in songs),
         "assistant_songs": sum(s["assistant"] for s in songs),
+        "stuttering_songs": sum(s["stutters"] for s in songs),
         "mean_lines": round(sum(s["lines"] for s in songs) / n, 1),
         "mean_words_per_line": round(sum(len(words_of(line)) for s in songs for line in lines_of(s["lyrics"]))
                                      / max(1, sum(s["lines"] for s in songs)), 2),
@@ -196,6 +273,9 @@ def summarise(songs: list[dict], known: set[str]) -> dict:
         "sampled_per_song": round(sum(s["sampled"] for s in songs) / n, 1) if "sampled" in songs[0] else None,
         "final_tokens_per_song": round(sum(s["tokens"] for s in songs) / n, 1) if "sampled" in songs[0] else None,
         "rewinds_per_song": round(sum(s["rewinds"] for s in songs) / n, 2) if "rewinds" in songs[0] else None,
+        "lines_on_their_plan": round(sum(s["plan_hits"] for s in songs) / sum(s["planned_lines"] for s in songs), 4)
+        if sum(s.get("planned_lines", 0) for s in songs) else None,
+        **{f"grammar_{k}": v for k, v in (grammar(songs) or {}).items()},
     }
 
 
@@ -209,6 +289,11 @@ ROWS = [("end within the length limit", "ended_within_limit", "{:.0%}"),
         ("rhyme rate (lines)", "rhyme_rate", "{:.1%}"),
         ("songs that loop", "looping_songs", "{}"),
         ("songs with assistant phrases", "assistant_songs", "{}"),
+        ("songs with a stuttering line", "stuttering_songs", "{}"),
+        ("sentences Link Grammar parses whole", "grammar_parsed_whole", "{:.1%}"),
+        ("words it leaves out per 100 words", "grammar_left_out_per_100_words", "{}"),
+        ("sentences parsed (3-40 words)", "grammar_sentences", "{}"),
+        ("lyric lines ending on their plan", "lines_on_their_plan", "{:.1%}"),
         ("mean non-empty lines", "mean_lines", "{}"),
         ("mean words per line", "mean_words_per_line", "{}"),
         ("tokens sampled per song (rewrites too)", "sampled_per_song", "{}"),
