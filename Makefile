@@ -75,5 +75,6 @@ model: base-model
 		--from $(BASE_MODEL) --lora-rank 16 --context 256 \
 		--batch-size 8 --lr 3e-4 --min-lr 3e-5 --warmup 16 --steps 400 --restart-at 160 \
 		--top-k 40 --temperature 0.9 --no-repeat-ngram-size 10 --max-new-tokens 768 --rhyme-min-probability 0 --max-lines 40 --line-plans --autocast-bf16 \
+		--max-word-run 2 --max-pair-repeats 2 \
 		--eval-every 40 --eval-batches 8 --save-every 20 --threads 2 \
 		--out $(MODEL_DIR) $(MODEL_ARGS)

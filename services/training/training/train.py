@@ -113,6 +113,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-lines", type=int_at_least(0), default=0,
                    help="served songs end after this many lines, when a rhyme group closes "
                         "(docs/generation.md#where-a-song-ends; 0: off)")
+    p.add_argument("--max-word-run", type=int_at_least(0), default=0,
+                   help="served songs: within a line no word more than this many times running (0: off)")
+    p.add_argument("--max-pair-repeats", type=int_at_least(0), default=0,
+                   help="served songs: within a line no word pair more than this many times (0: off)")
     p.add_argument("--line-plans", action="store_true",
                    help="write each lyric line's end word before the line (docs/model.md#line-plans)")
     p.add_argument("--autocast-bf16", action="store_true",
@@ -264,7 +268,8 @@ def encode_song(tokenizer, song, line_plans: bool = False) -> list[int]:
 def generation_config(tokenizer, top_k: int = 40, temperature: float = 1.0,
                       no_repeat_ngram_size: int = 0, max_new_tokens: int = 1024,
                       rhyme_min_probability: float | None = None, max_lines: int = 0,
-                      line_plans: bool = False) -> GenerationConfig:
+                      line_plans: bool = False, max_word_run: int = 0,
+                      max_pair_repeats: int = 0) -> GenerationConfig:
     """The sampling the generator serves this model with (unless its environment
     says otherwise); the original's were top-k 40, temperature 1, 1024 new tokens.
     ``rhyme_min_probability`` (not None) turns the generator's rhyme-scheme
@@ -277,6 +282,10 @@ def generation_config(tokenizer, top_k: int = 40, temperature: float = 1.0,
         extra["max_lines"] = max_lines
     if line_plans:
         extra["line_plans"] = True
+    if max_word_run:
+        extra["max_word_run"] = max_word_run
+    if max_pair_repeats:
+        extra["max_pair_repeats"] = max_pair_repeats
     return GenerationConfig(do_sample=True, top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
                             no_repeat_ngram_size=no_repeat_ngram_size, bos_token_id=eos, eos_token_id=eos,
                             pad_token_id=eos, **extra)
@@ -424,7 +433,8 @@ def train(a: argparse.Namespace) -> dict:
     model.generation_config = generation_config(tokenizer, a.top_k, a.temperature, a.no_repeat_ngram_size,
                                                 max_new_tokens=a.max_new_tokens,
                                                 rhyme_min_probability=a.rhyme_min_probability,
-                                                max_lines=a.max_lines, line_plans=a.line_plans)
+                                                max_lines=a.max_lines, line_plans=a.line_plans,
+                                                max_word_run=a.max_word_run, max_pair_repeats=a.max_pair_repeats)
     model.to(a.device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]  # the adapter alone under LoRA
     decay = [p for p in trainable if p.dim() >= 2]  # matrices; not biases and LayerNorms

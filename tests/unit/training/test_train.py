@@ -299,3 +299,22 @@ def test_a_warm_restart_warms_up_again_and_ends_both_cycles_at_the_floor():
     assert lr_at(49, a) == pytest.approx(1e-3)
     assert lr_at(99, a) == pytest.approx(1e-4, rel=0.05)
     assert all(lr_at(s, a) >= lr_at(s + 1, a) for s in range(49, 99))
+
+
+def test_line_plans_write_each_line_s_end_word_first_and_the_served_rules(corpus, tmp_path):
+    """--line-plans trains on '{ word} line' lyrics and says so in
+    generation_config.json, with the stutter rule's settings beside it."""
+    import json
+
+    from training.corpus import CorpusSong
+    from training.train import encode_song
+    out = tmp_path / "m"
+    train(parse_args([str(corpus), "--title-column", "title", *TINY, "--steps", "1", "--warmup", "0",
+                      "--line-plans", "--max-word-run", "2", "--max-pair-repeats", "3", "--out", str(out)]))
+    config = json.loads((out / "generation_config.json").read_text())
+    assert config["line_plans"] is True and config["max_word_run"] == 2 and config["max_pair_repeats"] == 3
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    song = CorpusSong("T", "Over the hill,\nand far away!\n\nAgain", "", "x:2")
+    text = tokenizer.decode(encode_song(tokenizer, song, line_plans=True))
+    assert text.endswith("{ hill} Over the hill,\n{ away} and far away!\n\n{ again} Again" + END_OF_TEXT)
+    assert "{" not in tokenizer.decode(encode_song(tokenizer, song))
