@@ -213,10 +213,10 @@ class Engine:
         # The furthest row's position, known here without asking the device.
         furthest = max((self._position(row) for row in self.rows if row is not None), default=0)
         logits = self.model.step(self.tokens, self.pos, self.cache, furthest)            # (B, V)
+        banned = None
         if self.gen.no_repeat_ngram_size:
             self.history.scatter_(1, self.pos[:, None], self.tokens[:, None])
             banned = banned_by_ngrams(self.history, self.pos, self.gen.no_repeat_ngram_size, logits.shape[-1])
-            logits = logits.masked_fill(banned, float("-inf"))
         watched = None
         if any(row is not None and row.watch is not None for row in self.rows):
             # How likely each row's model found a rhyming word here (rhymes.SongRules
@@ -224,11 +224,23 @@ class Engine:
             # sampling temperature, per row.
             watch = torch.stack([self.nothing if row is None or row.watch is None else row.watch
                                  for row in self.rows])                                  # (B, V)
-            probs = torch.softmax(logits.float() / self.gen.temperature, dim=-1)
+            seen = logits if banned is None else logits.masked_fill(banned, float("-inf"))
+            probs = torch.softmax(seen.float() / self.gen.temperature, dim=-1)
             watched = (probs * watch).sum(-1)                                            # (B,)
+        allowed = None
         if any(row is not None and row.mask is not None and not row.prompt_left for row in self.rows):
             allowed = torch.stack([self.everything if row is None or row.mask is None or row.prompt_left
                                    else row.mask for row in self.rows])                  # (B, V)
+        if allowed is not None and banned is not None:
+            # A rule's mask outranks the n-gram ban: where the ban would leave a
+            # row none of the tokens its rules allow (a repeated line followed
+            # by the same plan), the row keeps its rules' tokens. Per row, on
+            # the device: no host sync, no dependence on the batch.
+            both = allowed & ~banned
+            allowed = torch.where(both.any(-1, keepdim=True), both, allowed)
+        elif banned is not None:
+            allowed = ~banned
+        if allowed is not None:
             logits = logits.masked_fill(~allowed, float("-inf"))
         # The step index t of the token being sampled equals the input position;
         # a rewritten line's attempt number is its high half (0 for every line

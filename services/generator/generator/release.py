@@ -23,9 +23,10 @@ DECODE_STEP = "filled-blocks-64-v1"
 # Names the rules every song follows (generator/rhymes.py SongRules: a title
 # of at most TITLE_MAX_TOKENS ended by the whole lyrics marker, a first line
 # that does not repeat the title, lines of at most LINE_MAX_TOKENS, the end
-# END_RESERVE tokens before the limit and after max_lines); part of the
-# release id. Bump it with any change to them.
-SONG_RULES = "title-first-line-long-line-end-v1"
+# END_RESERVE tokens before the limit and after max_lines; where the n-gram
+# ban would leave none of the tokens a rule allows, the rule wins: engine.step);
+# part of the release id. Bump it with any change to them.
+SONG_RULES = "title-first-line-long-line-end-v2"  # v2: a rule's mask outranks the n-gram ban
 
 # Names the rules generator/rhymes.py implements; part of the release id while
 # rhymes are on. Bump it with any change to those rules.

@@ -195,3 +195,17 @@ def test_the_engine_knows_each_rows_position_without_asking_the_device(model, ge
                      for slot, row in enumerate(engine.rows) if row is not None]
         assert all(host == device for host, device in positions), positions
         engine.step()
+
+
+def test_a_rules_mask_outranks_the_ngram_ban_when_the_ban_would_leave_nothing(model, gen):
+    """A row whose rules allow only tokens the n-gram ban forbids (a repeated
+    line followed by the same plan) samples among its rules' tokens, not
+    from a row of -inf (which picked an arbitrary token: "{ p666666...")."""
+    e = Engine(model, GenerationConfig(**{**gen.__dict__, "no_repeat_ngram_size": 1}), 2)
+    e.submit(7)
+    e._fill_free_rows()
+    only = torch.zeros(model.config.vocab_size, dtype=torch.bool)
+    only[gen.eot_id] = True  # the prompt's own token: a 1-gram already written, so banned
+    e.rows[0].mask = only
+    _, finished = e.step()
+    assert [f.tokens for f in finished] == [[gen.eot_id]]
