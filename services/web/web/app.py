@@ -20,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from billionsongs.common.logs import log_fields, new_request_id, request_id_var
 from web import metrics
 from web.clients import Clients
+from web.melody.compose import release as melody_release
 from web.pagecache import PageCache
 from web.settings import WebSettings
 from web.songstore import ReleaseTracker, SongStore
@@ -43,10 +44,11 @@ class PublicAwareSessionInterface(SecureCookieSessionInterface):
         super().save_session(app, session, response)
 
 
-def _site_version(root: Path) -> str:
-    """A hash of the templates and static files: busts browser caches of CSS/JS and
-    is part of song ETags, so a redesign never leaves old pages valid."""
-    digest = hashlib.sha256()
+def _site_version(root: Path, melody_release: str = "") -> str:
+    """A hash of the templates and static files (and the melody release, whose score
+    the song page shows): busts browser caches of CSS/JS and is part of song ETags, so
+    a redesign or a new composer never leaves old pages valid."""
+    digest = hashlib.sha256(melody_release.encode())
     for path in sorted(p for d in ("templates", "static") for p in (root / d).rglob("*") if p.is_file()):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
@@ -88,7 +90,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         settings=settings, clients=clients, redis=redis_client, release=release,
         songs=SongStore(clients, redis_client, lock_ttl_s=settings.generation_timeout_s + 10,
                         wait_s=settings.generation_timeout_s + 10, on_other_release=release.expire),
-        site_version=_site_version(Path(app.root_path)))
+        site_version=_site_version(Path(app.root_path), melody_release()))
     install(app, web_state)
     # Finished song pages straight from memory (web/pagecache.py), behind ProxyFix so
     # both key and render by the same root URL.
@@ -100,7 +102,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     CSRFProtect(app)
     _install_request_hooks(app)
 
-    from web import api, auth, errors, openapi, ops, pages, songs
+    from web import api, auth, errors, openapi, ops, pages, songs, tunes
     errors.register(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(pages.bp)
@@ -108,6 +110,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(tunes.bp)
 
     @app.context_processor
     def template_globals():

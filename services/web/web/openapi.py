@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from web.melody.document import SCHEMA as MELODY
+
 bp = Blueprint("openapi", __name__)
 
 _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
@@ -52,6 +54,11 @@ SPEC = {
                                         "properties": {k: {"type": "string"} for k in
                                                        ("id", "title", "lyrics", "model_release")}}, "the song"),
                           "304": {"description": "not modified"}, **_errors(404, 503)}}},
+        "/api/songs/{song_id}/melody": {"get": {
+            "summary": "The song's melody: every note with its pitch, time and syllable, and the score in ABC",
+            "parameters": [_SONG_ID],
+            "responses": {"200": _json(MELODY, "the melody"), "304": {"description": "not modified"},
+                          **_errors(404, 503)}}},
         "/api/random": {"get": {
             "summary": "A random song id",
             "responses": {"200": _json({"type": "object", "required": ["id", "url"],

@@ -47,3 +47,42 @@ def to_document(melody: Melody) -> dict:
         "notes": notes,
         "abc": to_abc(melody),
     }
+
+
+_NUMBER = {"type": "number"}
+_NOTE = {"type": "object",
+         "required": ["pitch", "name", "onset", "duration", "line", "word", "syllable", "syllable_index", "stressed",
+                      "strong_beat"],
+         "properties": {"pitch": {"type": "integer", "minimum": 0, "maximum": 127, "description": "MIDI number"},
+                        "name": {"type": "string", "description": "scientific pitch name, e.g. G4"},
+                        "onset": {**_NUMBER, "description": "quarter notes from the first note"},
+                        "duration": {**_NUMBER, "description": "quarter notes"},
+                        "line": {"type": "integer", "description": "index into lines"},
+                        "word": {"type": "integer", "description": "index into words"},
+                        "syllable": {"type": "string", "description": "the text under the note; empty where the "
+                                                                      "word's last piece is held over it"},
+                        "syllable_index": {"type": "integer", "description": "the syllable's place in its word"},
+                        "stressed": {"type": "boolean"}, "strong_beat": {"type": "boolean"}}}
+SCHEMA = {
+    "type": "object",
+    "required": ["id", "model_release", "melody_release", "key", "tonic", "mode", "metre", "tempo_bpm", "pickup",
+                 "length", "lines", "words", "notes", "abc"],
+    "properties": {
+        "id": {"type": "string"}, "model_release": {"type": "string"},
+        "melody_release": {"type": "string", "description": "the composer's rules version and model digest"},
+        "key": {"type": "string", "description": 'e.g. "G major"'}, "tonic": {"type": "string"},
+        "mode": {"type": "string", "enum": ["major", "minor"]},
+        "metre": {"type": "string", "enum": ["2/4", "3/4", "4/4", "6/8"]},
+        "tempo_bpm": {**_NUMBER, "description": "quarter notes a minute"},
+        "pickup": {**_NUMBER, "description": "quarter notes before the first downbeat"},
+        "length": {**_NUMBER, "description": "quarter notes from the first note to the end"},
+        "lines": {"type": "array", "items": {"type": "object", "required": ["text", "first_note", "notes"],
+                                             "properties": {"text": {"type": "string"},
+                                                            "first_note": {"type": "integer"},
+                                                            "notes": {"type": "integer"}}}},
+        "words": {"type": "array", "items": {"type": "object", "required": ["text", "line"],
+                                             "properties": {"text": {"type": "string"}, "line": {"type": "integer"}}}},
+        "notes": {"type": "array", "items": _NOTE},
+        "abc": {"type": "string", "description": "the score in ABC notation, lyrics under the notes"},
+    },
+}
