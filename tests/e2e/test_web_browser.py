@@ -61,6 +61,7 @@ def test_journey_in_chromium(site, monkeypatch):
         assert "I counted to 2024" in page.locator(".lyrics").inner_text()
         vote_frame = page.frame_locator("iframe.vote-frame")
         vote_frame.get_by_text("Sign in to vote").wait_for()
+        page.locator("[data-melody-ready]").wait_for()  # the picture shows the score, every time
         screenshot(page, "song-desktop")
         assert readme_screenshot(page).stat().st_size > 10_000, "the README's song page"
 
@@ -154,3 +155,45 @@ def test_metrics_sum_every_gunicorn_worker(site):
     line = next(line for line in body.splitlines()
                 if line.startswith('web_http_requests_total{endpoint="pages.privacy",method="GET",status="200"}'))
     assert float(line.split()[-1]) >= 20
+
+
+def test_song_tune_in_chromium(site):
+    """The score is drawn, Play sounds (an AudioContext running) and lights the first
+    line's words one after another in order; Pause stops the clock."""
+    url, _, _ = site
+    with browser() as chromium:
+        page = chromium.new_context(viewport=DESKTOP).new_page()
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/song/2024")
+        page.locator("[data-melody-ready]").wait_for()
+        score = page.locator("[data-melody-score] svg")
+        assert score.count() >= 1 and score.first.bounding_box()["height"] > 50, "the score is drawn"
+        assert page.locator("[data-melody-score] .abcjs-note").count() > 0
+        melody = page.evaluate("fetch('/api/songs/2024/melody').then(r => r.json())")
+        first_line = [i for i, w in enumerate(melody["words"]) if w["line"] == 0]
+        assert [w.inner_text() for w in page.locator(".lyric-word").all()[:len(first_line)]] == \
+            [melody["words"][i]["text"] for i in first_line]
+        # every word the page lights, in order, as the page lights it
+        page.evaluate("""() => {
+            window.litWords = [];
+            new MutationObserver(records => records.forEach(r => {
+                if (r.target.classList.contains('is-sung')) window.litWords.push(Number(r.target.dataset.word));
+            })).observe(document.querySelector('.lyrics'), {subtree: true, attributes: true,
+                                                           attributeFilter: ['class']});
+        }""")
+        page.click("[data-melody-play]")
+        # (functions, not strings: the page's CSP refuses eval)
+        page.wait_for_function("last => window.litWords.includes(last)", arg=first_line[-1], timeout=30000)
+        assert page.get_attribute(".melody", "data-audio") == "running"
+        assert page.evaluate("window.litWords")[:len(first_line)] == first_line
+        screenshot(page, "song-playing")
+        readme_screenshot(page, "song-score.png")
+        page.click("[data-melody-play]")  # pause
+        page.wait_for_function("() => document.querySelector('.melody').dataset.audio === 'suspended'")
+        lit = page.evaluate("window.litWords.length")
+        page.wait_for_timeout(600)
+        assert page.evaluate("window.litWords.length") == lit, "paused: no word lit meanwhile"
+        assert page.locator("[data-melody-label]").inner_text() == "Play"
+        assert not errors, errors

@@ -41,12 +41,13 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-def readme_screenshot(page) -> Path:
-    """The README's picture of a song page: the viewport, what a visitor sees first. Written
-    only when the page looks different, so it stays current and an unchanged site leaves
-    the checkout clean."""
+def readme_screenshot(page, name: str = README_SCREENSHOT.name) -> Path:
+    """A picture in the README (docs/images/``name``; by default the song page): the
+    viewport, what a visitor sees first. Written only when the page looks different, so
+    it stays current and an unchanged site leaves the checkout clean."""
+    path = README_SCREENSHOT.parent / name
     png = page.screenshot()
-    if not README_SCREENSHOT.exists() or README_SCREENSHOT.read_bytes() != png:
-        README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        README_SCREENSHOT.write_bytes(png)
-    return README_SCREENSHOT
+    if not path.exists() or path.read_bytes() != png:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+    return path

@@ -31,6 +31,35 @@
     return spans;
   }
 
+  // abcjs writes inline styles with setAttribute("style", ...), which the site's CSP
+  // (style-src 'self', no 'unsafe-inline') refuses, while the same declarations set
+  // through the CSSOM are allowed; and it puts a <style> of user-select rules for
+  // dragging notes (off here) into the SVG, which the CSP refuses too. So while abcjs
+  // draws (synchronously), a style attribute goes to element.style and that <style>
+  // becomes an inert <metadata>; nothing else changes.
+  function withoutInlineStyles(draw) {
+    var proto = Element.prototype, setAttribute = proto.setAttribute, setAttributeNS = proto.setAttributeNS;
+    var createElementNS = Document.prototype.createElementNS;
+    proto.setAttribute = function (name, value) {
+      if (String(name).toLowerCase() === "style") { this.style.cssText = String(value); return undefined; }
+      return setAttribute.call(this, name, value);
+    };
+    proto.setAttributeNS = function (namespace, name, value) {
+      if (!namespace && String(name).toLowerCase() === "style") { this.style.cssText = String(value); return undefined; }
+      return setAttributeNS.call(this, namespace, name, value);
+    };
+    Document.prototype.createElementNS = function (namespace, name) {
+      return createElementNS.call(this, namespace, name === "style" ? "metadata" : name);
+    };
+    try {
+      return draw();
+    } finally {
+      proto.setAttribute = setAttribute;
+      proto.setAttributeNS = setAttributeNS;
+      Document.prototype.createElementNS = createElementNS;
+    }
+  }
+
   function frequency(pitch) { return 440 * Math.pow(2, (pitch - 69) / 12); }
 
   function setup(section) {
@@ -51,8 +80,11 @@
         section.hidden = false;
         var heads = [];
         if (window.ABCJS) {
-          window.ABCJS.renderAbc(score, melody.abc, { responsive: "resize", add_classes: true, paddingleft: 0,
-                                                      paddingright: 0 });
+          withoutInlineStyles(function () {
+            // the page has the title already: the score is drawn without its T: line
+            window.ABCJS.renderAbc(score, melody.abc.replace(/^T:.*\n/m, ""),
+                                   { responsive: "resize", add_classes: true, paddingleft: 0, paddingright: 0 });
+          });
           heads = score.querySelectorAll(".abcjs-note");
           if (heads.length !== melody.notes.length) heads = [];  // only when note i is drawn as head i
         }
