@@ -160,10 +160,7 @@ def _held_out_key(opus: str, text: str) -> str:
     return hashlib.sha256(f"{opus}:{number}".encode()).hexdigest()
 
 
-def split(limit: int | None = None) -> tuple[list[Tune], list[Tune]]:
-    """(training tunes, the HELD_OUT held-out tunes). ``limit``: read only that many
-    training tunes (quick runs); the held-out ones are the same either way."""
-    texts = list(iter_texts())
+def _held_out(texts: list[tuple[str, str]]) -> tuple[list[Tune], set[int]]:
     ranked = sorted(range(len(texts)), key=lambda i: _held_out_key(*texts[i]))
     held: list[Tune] = []
     held_index: set[int] = set()
@@ -171,9 +168,22 @@ def split(limit: int | None = None) -> tuple[list[Tune], list[Tune]]:
         if len(held) == HELD_OUT:
             break
         tune = parse_tune(*texts[i])
-        held_index.add(i)
+        held_index.add(i)  # a tune that is no Tune is left out of training as well: it was looked at
         if tune is not None:
             held.append(tune)
+    return held, held_index
+
+
+def held_out() -> list[Tune]:
+    """The HELD_OUT held-out tunes alone (what bench/melody_quality.py compares with)."""
+    return _held_out(list(iter_texts()))[0]
+
+
+def split(limit: int | None = None) -> tuple[list[Tune], list[Tune]]:
+    """(training tunes, the HELD_OUT held-out tunes). ``limit``: read only that many
+    training tunes (quick runs); the held-out ones are the same either way."""
+    texts = list(iter_texts())
+    held, held_index = _held_out(texts)
     training: list[Tune] = []
     for i, (opus, text) in enumerate(texts):
         if i in held_index:

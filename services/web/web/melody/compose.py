@@ -121,7 +121,7 @@ def _phrase_bars(line_stresses: list[list[bool]], rhythm: Rhythm, rules: Rules) 
 
 @lru_cache(maxsize=4096)
 def _forward(rhythm: Rhythm, stresses: tuple[bool, ...], bars: int, max_pickup: int,
-             strict: bool) -> tuple[tuple[float, ...], ...] | None:
+             strict: bool) -> tuple[list[float], ...] | None:
     """Forward messages of a line's onsets: entry i, tick index j (tick j - max_pickup from
     the phrase's first downbeat): the (scaled) chance that syllable i starts there. None
     when no onsets satisfy the rules."""
@@ -138,7 +138,7 @@ def _forward(rhythm: Rhythm, stresses: tuple[bool, ...], bars: int, max_pickup: 
             first[-pickup - start] += p
     if not any(first):
         first[-start] = 1.0  # the downbeat is strong: always allowed
-    alpha = [tuple(first)]
+    alpha = [first]
     for needs_strong in stresses[1:]:
         previous, row = alpha[-1], [0.0] * size
         for index in range(size):
@@ -152,7 +152,8 @@ def _forward(rhythm: Rhythm, stresses: tuple[bool, ...], bars: int, max_pickup: 
         total = sum(row)
         if not total:
             return None
-        alpha.append(tuple(w / total for w in row))
+        scale = 1.0 / total
+        alpha.append([w * scale for w in row])  # kept in the cache: read, never written
     return tuple(alpha)
 
 
