@@ -15,8 +15,10 @@ Essen number among the usable ones: never learned from, always the same.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import re
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -174,9 +176,18 @@ def _held_out(texts: list[tuple[str, str]]) -> tuple[list[Tune], set[int]]:
     return held, held_index
 
 
-def held_out() -> list[Tune]:
-    """The HELD_OUT held-out tunes alone (what bench/melody_quality.py compares with)."""
-    return _held_out(list(iter_texts()))[0]
+def held_out(limit: int = HELD_OUT) -> list[Tune]:
+    """The first ``limit`` held-out tunes alone (what bench/melody_quality.py compares with)."""
+    texts = list(iter_texts())
+    ranked = sorted(range(len(texts)), key=lambda i: _held_out_key(*texts[i]))
+    held: list[Tune] = []
+    for i in ranked:
+        if len(held) >= min(limit, HELD_OUT):
+            break
+        tune = parse_tune(*texts[i])
+        if tune is not None:
+            held.append(tune)
+    return held
 
 
 def split(limit: int | None = None) -> tuple[list[Tune], list[Tune]]:
@@ -194,3 +205,25 @@ def split(limit: int | None = None) -> tuple[list[Tune], list[Tune]]:
         if tune is not None:
             training.append(tune)
     return training, held
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line naming it and exit status 2, not a usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(description="List the held-out tunes (Essen numbers, metre, key, notes).")
+    parser.add_argument("--limit", type=int, default=HELD_OUT, help=f"at most this many (default {HELD_OUT})")
+    args = parser.parse_args(argv)
+    if args.limit < 1:
+        parser.error(f"argument --limit: must be at least 1, not {args.limit}")
+    for tune in held_out(args.limit):
+        print(f"{tune.ident}\t{tune.metre}\t{tune.tonic}\t{tune.mode}\t{len(tune.notes)}\t{tune.title}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

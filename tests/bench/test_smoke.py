@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
-EXPECTED = {"bench_generator.py", "bench_votes.py", "load.py", "model_quality.py"}
+EXPECTED = {"bench_generator.py", "bench_votes.py", "load.py", "model_quality.py", "melody_quality.py"}
 _MAIN = re.compile(r"^if __name__ == [\"']__main__[\"']:", re.M)
 
 
