@@ -8,7 +8,7 @@ import time
 
 import grpc
 
-from billionsongs.common.grpcserver import create_server
+from billionsongs.common.grpcserver import abort_exhausted, create_server
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc, votes_pb2, votes_pb2_grpc
 from web.settings import WebSettings
 
@@ -79,6 +79,7 @@ class FakeVotes(votes_pb2_grpc.VotesServicer):
     def reset(self) -> None:
         """Up, no accounts, no votes: each test's starting point."""
         self.down = False
+        self.busy_retry_s: float | None = None  # set: every call is RESOURCE_EXHAUSTED with this hint
         self.users: dict[str, tuple[int, str, str]] = {}  # lower name -> (id, name, password)
         self.votes: dict[tuple[int, int, str], int] = {}  # (user, song, release) -> vote
         self.stored: dict[tuple[int, str], tuple[str, str]] = {}
@@ -87,6 +88,8 @@ class FakeVotes(votes_pb2_grpc.VotesServicer):
     def _check(self, context):
         if self.down:
             context.abort(grpc.StatusCode.UNAVAILABLE, "votes is down (test)")
+        if self.busy_retry_s is not None:
+            abort_exhausted(context, "votes is busy (test)", self.busy_retry_s)
 
     def Register(self, request, context):
         self._check(context)
@@ -191,7 +194,8 @@ def make_settings(fakes, redis_url, **overrides) -> WebSettings:
     values = dict(bind="127.0.0.1:0", workers=1, threads=4, generator_target=fakes.generator_target,
                   votes_target=fakes.votes_target, redis_url=redis_url, secret_key="test-secret",
                   session_cookie_secure=False, song_s_maxage=2592000, song_max_age=3600,
-                  public_url="https://songs.example", proxy_hops=0, login_attempts_per_minute=5,
+                  public_url="https://songs.example", proxy_hops=0, registrations_per_minute=1000,
+                  login_attempts_per_minute=5,
                   stream_after_s=1.0, generation_timeout_s=10.0, metrics_port=0, log_level="INFO", log_format="text")
     values.update(overrides)
     return WebSettings(**values)

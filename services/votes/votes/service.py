@@ -12,10 +12,19 @@ import time
 import grpc
 from prometheus_client import Counter
 
+from billionsongs.common.grpcserver import abort_exhausted
 from billionsongs.v1 import votes_pb2
 from votes import songids
 from votes.accounts import Passwords, check_password, check_username
-from votes.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable, VotesError
+from votes.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    VotesError,
+)
 from votes.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,6 +50,7 @@ _CODES = {
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 _VOTE_TO_INT = {votes_pb2.VOTE_UP: 1, votes_pb2.VOTE_DOWN: -1, votes_pb2.VOTE_NONE: 0}
 _INT_TO_VOTE = {v: k for k, v in _VOTE_TO_INT.items()}
@@ -129,6 +139,8 @@ def _rpc(method):
         deadline = None if remaining is None else time.monotonic() + remaining - _DEADLINE_MARGIN
         try:
             return method(self, request, deadline)
+        except ResourceExhausted as error:
+            abort_exhausted(context, str(error), error.retry_after_s)
         except VotesError as error:
             context.abort(_CODES[type(error)], str(error))
     return wrapper
@@ -150,7 +162,7 @@ class VotesService:
     def _authenticated(self, user_id: int, password: str, deadline):
         """The account if ``password`` is its password; Unauthenticated otherwise."""
         account = self.store.account_by_id(_user_id(user_id), deadline=deadline)
-        if not self.passwords.verify(account.password_hash, password):
+        if not self.passwords.verify(account.password_hash, password, deadline):
             AUTH_FAILURES.inc()
             raise Unauthenticated("wrong password")
         return account
@@ -160,7 +172,8 @@ class VotesService:
         username = check_username(request.username)
         password = check_password(request.password)
         # Hash outside any transaction: no connection is held while hashing.
-        account = self.store.create_account(username, self.passwords.hash(password), deadline=deadline)
+        account = self.store.create_account(username, self.passwords.hash(password, deadline),
+                                           deadline=deadline)
         ACCOUNTS_REGISTERED.inc()
         return votes_pb2.RegisterResponse(user=self._pb_user(account))
 
@@ -173,14 +186,20 @@ class VotesService:
         except InvalidArgument:
             account = None
         matches, rehash = self.passwords.check(None if account is None else account.password_hash,
-                                               request.password)
+                                               request.password, deadline)
         if not matches:
             AUTH_FAILURES.inc()
             raise Unauthenticated(WRONG_CREDENTIALS)
         # Older argon2 parameters, or a hash of the password before NFKC normalisation.
+        # The sign-in has succeeded; when hashing is at capacity the upgrade waits
+        # for the next one.
         if rehash:
-            if self.store.replace_password_hash(account.user_id, account.password_hash,
-                                                self.passwords.hash(request.password), deadline=deadline):
+            try:
+                new_hash = self.passwords.hash(request.password, deadline)
+            except ResourceExhausted:
+                new_hash = None
+            if new_hash and self.store.replace_password_hash(account.user_id, account.password_hash,
+                                                             new_hash, deadline=deadline):
                 PASSWORD_REHASHES.inc()
         return votes_pb2.AuthenticateResponse(user=self._pb_user(account))
 
@@ -188,7 +207,7 @@ class VotesService:
     def ChangePassword(self, request, deadline):
         new_password = check_password(request.new_password)
         account = self._authenticated(request.user_id, request.old_password, deadline)
-        new_hash = self.passwords.hash(new_password)
+        new_hash = self.passwords.hash(new_password, deadline)
         if not self.store.replace_password_hash(account.user_id, account.password_hash, new_hash, deadline=deadline):
             raise Unauthenticated("the password changed meanwhile; try again")
         return votes_pb2.ChangePasswordResponse()

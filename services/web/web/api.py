@@ -80,7 +80,11 @@ def register():
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return error_response(400, "username and password must be strings")
-    user, problem = auth.register_user(username.strip(), password)
+    try:
+        user, problem = auth.register_user(username.strip(), password)
+    except auth.RateLimited as limited:
+        return error_response(429, "too many registrations from this address; wait and retry",
+                              retry_after=limited.retry_after)
     if problem:
         return error_response(*problem)
     sign_in(user)

@@ -76,6 +76,16 @@ def check_login_rate(username: str) -> None:
             raise RateLimited(retry_after)
 
 
+def check_register_rate() -> None:
+    """Per client address, shared by every replica: each registration costs the votes
+    service an argon2 hash, so one client cannot make it hash without end."""
+    retry_after = over_limit(state().redis, f"ratelimit:register:addr:{request.remote_addr}",
+                             state().settings.registrations_per_minute)
+    if retry_after:
+        metrics.REGISTER_LIMITED.inc()
+        raise RateLimited(retry_after)
+
+
 def validate(username: str, password: str) -> str | None:
     if not username or not password:
         return "Enter a user name and a password."
@@ -96,10 +106,11 @@ def authenticate(username: str, password: str):
 
 
 def register_user(username: str, password: str):
-    """(user, None), or (None, (status, reason))."""
+    """(user, None), or (None, (status, reason)). Raises RateLimited."""
     reason = validate(username, password)
     if reason:
         return None, (400, reason)
+    check_register_rate()
     try:
         return state().clients.register(username, password), None
     except AlreadyExists:
@@ -122,6 +133,13 @@ def _form_page(template: str, status: int = 200, **context):
                                                  **context), status))
 
 
+def _too_many(template: str, limited: RateLimited, username: str):
+    response = _form_page(template, 429, error="Too many attempts. Wait a minute and try again.",
+                          username=username)
+    response.headers["Retry-After"] = str(limited.retry_after)
+    return response
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     if request.method == "GET":
@@ -130,7 +148,10 @@ def register():
     password = request.form.get("password", "")
     if password != request.form.get("password2", password):
         return _form_page("auth/register.html", 400, error="The passwords do not match.", username=username)
-    user, problem = register_user(username, password)
+    try:
+        user, problem = register_user(username, password)
+    except RateLimited as limited:
+        return _too_many("auth/register.html", limited, username)
     if problem:
         return _form_page("auth/register.html", problem[0], error=problem[1], username=username)
     sign_in(user)
@@ -148,10 +169,7 @@ def login():
     try:
         user = authenticate(username, password)
     except RateLimited as limited:
-        response = _form_page("auth/login.html", 429, error="Too many attempts. Wait a minute and try again.",
-                              username=username)
-        response.headers["Retry-After"] = str(limited.retry_after)
-        return response
+        return _too_many("auth/login.html", limited, username)
     if user is None:
         return _form_page("auth/login.html", 401, error="Wrong user name or password.", username=username)
     sign_in(user)

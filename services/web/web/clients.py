@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from billionsongs.common.channels import make_channel
+from billionsongs.common.channels import make_channel, retry_after_s
 from billionsongs.common.songs import Song
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc, votes_pb2, votes_pb2_grpc
 
@@ -32,6 +32,14 @@ class ServiceError(Exception):
 
 class Unavailable(ServiceError):
     """The service is down or too slow (UNAVAILABLE, DEADLINE_EXCEEDED, ...)."""
+
+
+class Busy(Unavailable):
+    """The service is at capacity (RESOURCE_EXHAUSTED); ``retry_after_s`` is its hint."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class NotFound(Exception):
@@ -66,6 +74,8 @@ def _translate(error: grpc.RpcError) -> Exception:
         return InvalidArgument(details)
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return Unauthenticated(details)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return Busy(f"{code.name}: {details}", retry_after_s(error))
     if code in _UNAVAILABLE:
         return Unavailable(f"{code.name}: {details}")
     return ServiceError(f"{code.name}: {details}")

@@ -29,6 +29,7 @@ SONG_SOURCE = Counter("web_song_source_total",
                       ["source"])
 RANDOM_SOURCE = Counter("web_random_source_total", "Where Make Random's pick came from", ["source"])
 LOGIN_LIMITED = Counter("web_login_rate_limited_total", "Sign-in attempts refused by the rate limit")
+REGISTER_LIMITED = Counter("web_register_rate_limited_total", "Registrations refused by the rate limit")
 
 
 def registry() -> CollectorRegistry:

@@ -35,6 +35,18 @@ RPC_LATENCY = Histogram("grpc_server_handling_seconds", "RPC handling time, by m
                         buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 
 
+# gRFC A6's server pushback: how long a client should wait before retrying. gRPC's own
+# retry policy honours it; our clients read it (retry_after_s) for their Retry-After.
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+
+
+def abort_exhausted(context, message: str, retry_after_s: float):
+    """End the RPC with RESOURCE_EXHAUSTED and the retry hint in its trailing metadata
+    (``grpc-retry-pushback-ms``). Raises, like ``context.abort``."""
+    context.set_trailing_metadata(((RETRY_PUSHBACK_KEY, str(max(1, round(retry_after_s * 1000)))),))
+    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+
 def _code_of(context) -> str:
     code = context.code() if hasattr(context, "code") else None
     return (code or grpc.StatusCode.OK).name
