@@ -25,7 +25,7 @@ class VotesApp:
         self.service = VotesService(Passwords(settings.argon2, slots))
         self.server: Server = create_server(
             settings.listen, [lambda s: add_to_server(self.service, s)], [SERVICE_NAME],
-            max_workers=settings.max_workers)
+            max_workers=settings.max_workers, retry_after_s=1.0)
 
     def prepare(self) -> None:
         """Apply migrations, open the pool, then let calls through."""

@@ -3,8 +3,9 @@
 ``create_server`` only builds (tests bind port 0 and talk over a real
 channel); ``serve`` runs it until SIGTERM/SIGINT and then drains with a grace
 period. Every server gets the standard health service (NOT_SERVING until the
-service says it is warm), server reflection, request-id propagation and
-Prometheus request metrics.
+service says it is warm), server reflection, request-id propagation,
+Prometheus request metrics, and a bound on its calls in flight (CallLimit) that
+keeps threads free for health checks under any load.
 """
 from __future__ import annotations
 
@@ -52,8 +53,55 @@ def _code_of(context) -> str:
     return (code or grpc.StatusCode.OK).name
 
 
+# Health checks and reflection never wait behind a service's own calls (see CallLimit).
+_ALWAYS_QUICK = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Handler threads beyond a server's call slots: only quick methods and refusals use
+# them, so a liveness probe is answered however many slow calls are in flight.
+QUICK_WORKERS = 4
+
+CALLS_REFUSED = Counter("grpc_server_refused_total",
+                        "RPCs refused with RESOURCE_EXHAUSTED: every call slot was busy", ["grpc_method"])
+
+
+class CallLimit:
+    """At most ``slots`` of a server's ordinary calls run at once; one more is answered
+    RESOURCE_EXHAUSTED at once, with ``retry_after_s`` as its retry hint, instead of
+    waiting in the thread pool's queue (where it would also delay health checks).
+
+    Quick methods (health, reflection, ``quick_methods``: full names such as
+    ``/billionsongs.v1.Generator/GetModelInfo``) take no slot. The server's pool has
+    ``slots + QUICK_WORKERS`` threads, so at least QUICK_WORKERS are always free for
+    them and for the refusals, which take microseconds."""
+
+    def __init__(self, slots: int, retry_after_s: float = 1.0, quick_methods: Iterable[str] = ()):
+        if slots < 1:
+            raise ValueError(f"slots must be at least 1, got {slots}")
+        self.slots = slots
+        self.retry_after_s = retry_after_s
+        self.quick_methods = frozenset(quick_methods)
+        self._free = threading.BoundedSemaphore(slots)
+
+    def is_quick(self, method: str) -> bool:
+        return method.startswith(_ALWAYS_QUICK) or method in self.quick_methods
+
+    def try_enter(self) -> bool:
+        return self._free.acquire(blocking=False)
+
+    def leave(self) -> None:
+        self._free.release()
+
+    def refuse(self, method: str, context) -> None:
+        CALLS_REFUSED.labels(method).inc()
+        abort_exhausted(context, f"server busy: all {self.slots} call slots are in use; retry shortly",
+                        self.retry_after_s)
+
+
 class ObservingInterceptor(grpc.ServerInterceptor):
-    """Restores the caller's request id and records count and latency per RPC."""
+    """Restores the caller's request id, records count and latency per RPC, and admits
+    ordinary calls through ``limit`` (CallLimit)."""
+
+    def __init__(self, limit: CallLimit | None = None):
+        self.limit = limit
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
@@ -62,6 +110,7 @@ class ObservingInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         metadata = dict(handler_call_details.invocation_metadata or ())
         incoming_id = metadata.get(REQUEST_ID_HEADER) or ""
+        limit = None if self.limit is None or self.limit.is_quick(method) else self.limit
 
         def begin():
             request_id_var.set(incoming_id or new_request_id())
@@ -81,20 +130,30 @@ class ObservingInterceptor(grpc.ServerInterceptor):
         def wrap_unary(behavior):
             def wrapper(request, context):
                 start = begin()
-                failed = True
+                failed, admitted = True, False
                 try:
+                    if limit is not None:
+                        admitted = limit.try_enter()
+                        if not admitted:
+                            limit.refuse(method, context)
                     result = behavior(request, context)
                     failed = False
                     return result
                 finally:
+                    if admitted:
+                        limit.leave()
                     finish(start, context, failed)
             return wrapper
 
         def wrap_stream(behavior):
             def wrapper(request, context):
                 start = begin()
-                failed, cancelled = True, False
+                failed, cancelled, admitted = True, False, False
                 try:
+                    if limit is not None:
+                        admitted = limit.try_enter()
+                        if not admitted:
+                            limit.refuse(method, context)
                     yield from behavior(request, context)
                     failed = False
                 except GeneratorExit:
@@ -103,15 +162,19 @@ class ObservingInterceptor(grpc.ServerInterceptor):
                     cancelled = True
                     raise
                 finally:
+                    if admitted:
+                        limit.leave()
                     finish(start, context, failed, cancelled)
             return wrapper
 
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 wrap_unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer)
-        if handler.unary_stream:
+        if handler.unary_stream and not getattr(handler.unary_stream, "experimental_non_blocking", False):
             return grpc.unary_stream_rpc_method_handler(
                 wrap_stream(handler.unary_stream), handler.request_deserializer, handler.response_serializer)
+        # Health's Watch answers through callbacks and holds no thread while it waits;
+        # a wrapper would turn it back into one thread per watcher.
         return handler
 
 
@@ -135,6 +198,8 @@ def create_server(
     service_names: Iterable[str],
     *,
     max_workers: int = 16,
+    quick_methods: Iterable[str] = (),
+    retry_after_s: float = 1.0,
     max_concurrent_rpcs: int | None = None,
     options: Iterable[tuple[str, object]] = (),
 ) -> Server:
@@ -143,10 +208,14 @@ def create_server(
     ``register`` holds callables such as
     ``lambda s: generator_pb2_grpc.add_GeneratorServicer_to_server(servicer, s)``;
     ``service_names`` are their full names, for health and reflection.
+    ``max_workers`` of the service's calls run at once (CallLimit); more are refused
+    with RESOURCE_EXHAUSTED and ``retry_after_s`` as the hint; ``quick_methods``
+    (full method names), health and reflection are exempt and always find a thread.
     """
+    limit = CallLimit(max_workers, retry_after_s, quick_methods)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[ObservingInterceptor()],
+        futures.ThreadPoolExecutor(max_workers=max_workers + QUICK_WORKERS, thread_name_prefix="grpc"),
+        interceptors=[ObservingInterceptor(limit)],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[("grpc.so_reuseport", 0), *options],
     )
