@@ -20,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from billionsongs.common.logs import log_fields, new_request_id, request_id_var
 from web import metrics
 from web.clients import Clients
+from web.jsonbody import StrictJSONProvider
 from web.pagecache import PageCache
 from web.settings import WebSettings
 from web.songstore import ReleaseTracker, SongStore
@@ -78,6 +79,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.config.update(test_config)
     app.session_interface = PublicAwareSessionInterface()
+    # Lone surrogates and deep nesting are malformed JSON here: a 400, not a 500 later.
+    app.json = StrictJSONProvider(app)
 
     clients = app.config.get("CLIENTS") or Clients(settings.generator_target, settings.votes_target,
                                                    settings.generation_timeout_s)
