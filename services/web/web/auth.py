@@ -142,7 +142,8 @@ def _too_many(template: str, limited: RateLimited, username: str):
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    if request.method == "GET":
+    # Only a POST acts: HEAD (which CSRFProtect does not check) gets the form like GET.
+    if request.method != "POST":
         return _form_page("auth/register.html")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
@@ -160,7 +161,7 @@ def register():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    if request.method == "GET":
+    if request.method != "POST":
         return _form_page("auth/login.html")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
