@@ -80,7 +80,7 @@ class FakeVotes(votes_pb2_grpc.VotesServicer):
         """Up, no accounts, no votes: each test's starting point."""
         self.down = False
         self.busy_retry_s: float | None = None  # set: every call is RESOURCE_EXHAUSTED with this hint
-        self.users: dict[str, tuple[int, str, str]] = {}  # lower name -> (id, name, password)
+        self.users: dict[str, list] = {}  # lower name -> [id, name, password, session generation]
         self.votes: dict[tuple[int, int, str], int] = {}  # (user, song, release) -> vote
         self.stored: dict[tuple[int, str], tuple[str, str]] = {}
         self.vote_times: dict[tuple[int, int, str], float] = {}
@@ -97,16 +97,63 @@ class FakeVotes(votes_pb2_grpc.VotesServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "passwords need at least 8 characters")
         if request.username.lower() in self.users:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, "taken")
-        user_id = len(self.users) + 1
-        self.users[request.username.lower()] = (user_id, request.username, request.password)
-        return votes_pb2.RegisterResponse(user=votes_pb2.User(user_id=user_id, username=request.username))
+        user_id = max((u[0] for u in self.users.values()), default=0) + 1
+        self.users[request.username.lower()] = found = [user_id, request.username, request.password, 1]
+        return votes_pb2.RegisterResponse(user=self._user(found))
+
+    @staticmethod
+    def _user(found) -> votes_pb2.User:
+        return votes_pb2.User(user_id=found[0], username=found[1], session_generation=found[3])
+
+    def _by_id(self, user_id):
+        return next((u for u in self.users.values() if u[0] == user_id), None)
 
     def Authenticate(self, request, context):
         self._check(context)
         found = self.users.get(request.username.lower())
         if not found or found[2] != request.password:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "wrong user name or password")
-        return votes_pb2.AuthenticateResponse(user=votes_pb2.User(user_id=found[0], username=found[1]))
+        return votes_pb2.AuthenticateResponse(user=self._user(found))
+
+    def CheckSession(self, request, context):
+        self._check(context)
+        found = self._by_id(request.user_id)
+        if found is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such account")
+        if found[3] != request.session_generation:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "session ended")
+        return votes_pb2.CheckSessionResponse(user=self._user(found))
+
+    def EndSessions(self, request, context):
+        self._check(context)
+        found = self._by_id(request.user_id)
+        if found is not None and found[3] == request.session_generation:
+            found[3] += 1
+        return votes_pb2.EndSessionsResponse()
+
+    def ChangePassword(self, request, context):
+        self._check(context)
+        found = self._by_id(request.user_id)
+        if found is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such account")
+        if found[2] != request.old_password:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "wrong password")
+        if len(request.new_password) < 8:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "passwords need at least 8 characters")
+        found[2], found[3] = request.new_password, found[3] + 1
+        return votes_pb2.ChangePasswordResponse(user=self._user(found))
+
+    def DeleteAccount(self, request, context):
+        self._check(context)
+        found = self._by_id(request.user_id)
+        if found is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such account")
+        if found[2] != request.password:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "wrong password")
+        del self.users[found[1].lower()]
+        for key in [k for k in self.votes if k[0] == request.user_id]:
+            del self.votes[key]
+        return votes_pb2.DeleteAccountResponse()
 
     def _counts(self, song_id, release, user_id):
         up = sum(1 for (u, s, r), v in self.votes.items() if s == song_id and r == release and v == 1)
@@ -202,7 +249,7 @@ def make_settings(fakes, redis_url, **overrides) -> WebSettings:
 
 
 def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    match = re.search(r'name="csrf_token"[^>]*? value="([^"]+)"', html)
     assert match, "no CSRF token in the page"
     return match.group(1)
 

@@ -156,8 +156,10 @@ class VotesService:
 
     # -- accounts
 
-    def _pb_user(self, account) -> votes_pb2.User:
-        return votes_pb2.User(user_id=account.user_id, username=account.username)
+    def _pb_user(self, account, session_generation: int | None = None) -> votes_pb2.User:
+        return votes_pb2.User(user_id=account.user_id, username=account.username,
+                              session_generation=account.session_generation if session_generation is None
+                              else session_generation)
 
     def _authenticated(self, user_id: int, password: str, deadline):
         """The account if ``password`` is its password; Unauthenticated otherwise."""
@@ -199,7 +201,7 @@ class VotesService:
             except ResourceExhausted:
                 new_hash = None
             if new_hash and self.store.replace_password_hash(account.user_id, account.password_hash,
-                                                             new_hash, deadline=deadline):
+                                                             new_hash, deadline=deadline) is not None:
                 PASSWORD_REHASHES.inc()
         return votes_pb2.AuthenticateResponse(user=self._pb_user(account))
 
@@ -208,9 +210,11 @@ class VotesService:
         new_password = check_password(request.new_password)
         account = self._authenticated(request.user_id, request.old_password, deadline)
         new_hash = self.passwords.hash(new_password, deadline)
-        if not self.store.replace_password_hash(account.user_id, account.password_hash, new_hash, deadline=deadline):
+        generation = self.store.replace_password_hash(account.user_id, account.password_hash, new_hash,
+                                                      end_sessions=True, deadline=deadline)
+        if generation is None:
             raise Unauthenticated("the password changed meanwhile; try again")
-        return votes_pb2.ChangePasswordResponse()
+        return votes_pb2.ChangePasswordResponse(user=self._pb_user(account, generation))
 
     @_rpc
     def DeleteAccount(self, request, deadline):
@@ -218,6 +222,17 @@ class VotesService:
         self.store.delete_account(account.user_id, account.password_hash, deadline=deadline)
         ACCOUNTS_DELETED.inc()
         return votes_pb2.DeleteAccountResponse()
+
+    @_rpc
+    def CheckSession(self, request, deadline):
+        account = self.store.check_session(_user_id(request.user_id), request.session_generation,
+                                           deadline=deadline)
+        return votes_pb2.CheckSessionResponse(user=self._pb_user(account))
+
+    @_rpc
+    def EndSessions(self, request, deadline):
+        self.store.end_sessions(_user_id(request.user_id), request.session_generation, deadline=deadline)
+        return votes_pb2.EndSessionsResponse()
 
     # -- votes
 

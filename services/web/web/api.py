@@ -5,7 +5,7 @@ POST/PUT/DELETE carries X-CSRF-Token (CSRFProtect checks it): the csrf_token of 
 (signing in starts a fresh session, which makes the earlier token stale)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, make_response, request, session, url_for
+from flask import Blueprint, abort, jsonify, make_response, request, url_for
 from flask_wtf.csrf import generate_csrf
 
 from billionsongs.common.ids import parse_decimal, parse_song_id
@@ -111,7 +111,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    session.clear()
+    auth.sign_out()
     return private(auth.with_hint(make_response("", 204), False))
 
 

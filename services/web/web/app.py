@@ -103,12 +103,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     CSRFProtect(app)
     _install_request_hooks(app)
 
-    from web import api, auth, errors, openapi, ops, pages, songs
+    from web import account, api, auth, errors, openapi, ops, pages, songs
     errors.register(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(songs.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
 

@@ -112,6 +112,13 @@ class UserVote:
 class User:
     user_id: int
     name: str
+    # The account's session generation when this answer was made: a session cookie
+    # carries it, and the votes service ends every session by moving it on.
+    session_generation: int = 0
+
+    @classmethod
+    def from_proto(cls, user) -> User:
+        return cls(user.user_id, user.username, user.session_generation)
 
 
 def _votes(message) -> SongVotes:
@@ -192,12 +199,33 @@ class Clients:
 
     def register(self, username: str, password: str) -> User:
         reply = self._call(self._votes.Register, votes_pb2.RegisterRequest(username=username, password=password))
-        return User(reply.user.user_id, reply.user.username)
+        return User.from_proto(reply.user)
 
     def authenticate(self, username: str, password: str) -> User:
         reply = self._call(self._votes.Authenticate,
                            votes_pb2.AuthenticateRequest(username=username, password=password))
-        return User(reply.user.user_id, reply.user.username)
+        return User.from_proto(reply.user)
+
+    def check_session(self, user_id: int, session_generation: int) -> User:
+        """The account, if a session of this generation is still valid; Unauthenticated
+        when its sessions were ended, NotFound when the account is gone."""
+        reply = self._call(self._votes.CheckSession, votes_pb2.CheckSessionRequest(
+            user_id=user_id, session_generation=session_generation), timeout=FAST_S)
+        return User.from_proto(reply.user)
+
+    def end_sessions(self, user_id: int, session_generation: int) -> None:
+        self._call(self._votes.EndSessions, votes_pb2.EndSessionsRequest(
+            user_id=user_id, session_generation=session_generation))
+
+    def change_password(self, user_id: int, old_password: str, new_password: str) -> User:
+        """The account under its new session generation (every older session ended);
+        Unauthenticated for a wrong old password, InvalidArgument for a bad new one."""
+        reply = self._call(self._votes.ChangePassword, votes_pb2.ChangePasswordRequest(
+            user_id=user_id, old_password=old_password, new_password=new_password))
+        return User.from_proto(reply.user)
+
+    def delete_account(self, user_id: int, password: str) -> None:
+        self._call(self._votes.DeleteAccount, votes_pb2.DeleteAccountRequest(user_id=user_id, password=password))
 
     def cast_vote(self, user_id: int, song: Song, vote: str | None) -> SongVotes:
         # PostgreSQL text cannot hold NUL, which a weak model can write; it is invisible
