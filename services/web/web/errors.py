@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
+from web import kvstore
 from web.clients import (
     AlreadyExists,
     Busy,
@@ -37,6 +38,8 @@ MESSAGES = {
 }
 
 
+KV_TROUBLE = ("Trouble on our side", "Part of the site is not working right now. Songs you have seen "
+              "still work; please try again in a minute.")
 BUSY = ("Busy", "We are very busy right now. Please try again in a moment.")
 
 SONG_MISSING = ("No such song", "There is no song here. Every number from 0 to 18446744073709551615 is a "
@@ -114,10 +117,12 @@ def register(app) -> None:
     def already_exists(error):
         return error_response(409, "That already exists.")
 
+    # What needed the key-value server and could not do without it: say that, not that
+    # the songwriter (the generator) is resting.
     @app.errorhandler(RedisError)
     def redis_error(error):
-        log.warning("redis unavailable: %s", error)
-        return error_response(503, retry_after=10)
+        log.warning("key-value server error (%s): %s", kvstore.reason(error), error)
+        return error_response(503, KV_TROUBLE[1], retry_after=10, title=KV_TROUBLE[0])
 
     @app.errorhandler(Exception)
     def unexpected(error):
