@@ -13,7 +13,7 @@ import grpc
 from prometheus_client import Counter
 
 from billionsongs.common.grpcserver import abort_exhausted
-from billionsongs.v1 import votes_pb2
+from billionsongs.v1 import votes_pb2, votes_pb2_grpc
 from votes import songids
 from votes.accounts import Passwords, check_password, check_username
 from votes.errors import (
@@ -130,9 +130,6 @@ def _rpc(method):
     """Turn VotesErrors into status codes; compute the store's deadline."""
     @functools.wraps(method)
     def wrapper(self, request, context):
-        if isinstance(request, UndecodableRequest):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"request is not a valid {method.__name__}Request (strings must be UTF-8)")
         if self.store is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "votes service is starting (migrations not applied yet)")
         remaining = context.time_remaining()
@@ -290,36 +287,7 @@ class VotesService:
                                                model_release=release)
 
 
-# -- registration with undecodable requests turned into INVALID_ARGUMENT ----------
-
-class UndecodableRequest:
-    """Stands in for a request the protobuf parser refused (e.g. invalid UTF-8
-    in a string field). gRPC Python would otherwise answer INTERNAL before
-    our code runs; this way the method answers INVALID_ARGUMENT."""
-
-    def __init__(self, error: Exception):
-        self.error = error
-
-
-def _tolerant(parse):
-    def deserialize(data: bytes):
-        try:
-            return parse(data)
-        except Exception as error:  # any parse failure is the client's input
-            return UndecodableRequest(error)
-    return deserialize
-
-
 def add_to_server(service: VotesService, server: grpc.Server) -> None:
-    """Like the generated ``add_VotesServicer_to_server``, with tolerant deserializers."""
-    descriptor = votes_pb2.DESCRIPTOR.services_by_name["Votes"]
-    handlers = {}
-    for method in descriptor.methods:
-        request_type = getattr(votes_pb2, method.input_type.name)
-        response_type = getattr(votes_pb2, method.output_type.name)
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            getattr(service, method.name),
-            request_deserializer=_tolerant(request_type.FromString),
-            response_serializer=response_type.SerializeToString)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
-    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+    """Register ``service`` (requests that do not parse are INVALID_ARGUMENT: the shared
+    server's interceptor, billionsongs.common.grpcserver)."""
+    votes_pb2_grpc.add_VotesServicer_to_server(service, server)

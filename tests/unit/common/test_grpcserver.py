@@ -195,3 +195,40 @@ def test_calls_beyond_the_slots_are_refused_with_a_retry_hint_and_quick_methods_
         srv.server.stop(None)
     with pytest.raises(ValueError):
         CallLimit(0)
+
+
+def test_tolerant_deserializer_turns_parse_errors_into_a_marker():
+    from billionsongs.common.grpcserver import UndecodableRequest, tolerant
+    parse = tolerant(generator_pb2.GetSongsRequest.FromString)
+    good = generator_pb2.GetSongsRequest(song_ids=[1, 2]).SerializeToString()
+    assert list(parse(good).song_ids) == [1, 2]
+    assert isinstance(parse(b"\x0a\x05\x01"), UndecodableRequest)  # packed field longer than the bytes
+
+
+GARBAGE = [b"\xff\xff\xff\xff", b"\x0a\x05\x01", b"\x08" + b"\xff" * 11]
+
+
+@pytest.mark.parametrize("method", ["/billionsongs.v1.Generator/GetSong", "/billionsongs.v1.Generator/GetSongs",
+                                    "/billionsongs.v1.Generator/StreamSong", "/billionsongs.v1.Generator/GetModelInfo",
+                                    "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"])
+@pytest.mark.parametrize("raw", GARBAGE)
+def test_bytes_that_do_not_parse_are_invalid_argument_on_every_method(server, method, raw):
+    server.set_serving(True)
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        streaming = method.endswith(("GetSongs", "StreamSong", "Watch"))
+        call = (channel.unary_stream if streaming else channel.unary_unary)(
+            method, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as error:
+            result = call(raw, timeout=5)
+            if streaming:
+                list(result)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, error.value.details())
+
+
+def test_reflection_refuses_bytes_that_do_not_parse(server):
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        call = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                     request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as error:
+            list(call(iter([b"\xff\xff\xff"]), timeout=5))
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -96,9 +96,46 @@ class CallLimit:
                         self.retry_after_s)
 
 
+class UndecodableRequest:
+    """Stands in for a request message the protobuf parser refused (truncated bytes,
+    invalid UTF-8 in a string field, ...). gRPC Python would answer INTERNAL before any
+    handler ran; with this the call answers INVALID_ARGUMENT, the client's fault."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def tolerant(parse: Callable[[bytes], object] | None) -> Callable[[bytes], object] | None:
+    """``parse`` (a request deserializer) returning UndecodableRequest instead of raising."""
+    if parse is None:
+        return None
+
+    def deserialize(data: bytes):
+        try:
+            return parse(data)
+        except Exception as error:  # any parse failure is the client's input
+            return UndecodableRequest(error)
+    return deserialize
+
+
+def refuse_undecodable(request, context, method: str) -> None:
+    """INVALID_ARGUMENT (raises, like context.abort) when ``request`` could not be parsed."""
+    if isinstance(request, UndecodableRequest):
+        name = method.rsplit("/", 1)[-1]
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                      f"request of {name} is not a valid protobuf message (strings must be UTF-8): {request.error}")
+
+
+def _checked_stream(requests, context, method: str):
+    for request in requests:
+        refuse_undecodable(request, context, method)
+        yield request
+
+
 class ObservingInterceptor(grpc.ServerInterceptor):
-    """Restores the caller's request id, records count and latency per RPC, and admits
-    ordinary calls through ``limit`` (CallLimit)."""
+    """Restores the caller's request id, records count and latency per RPC, admits
+    ordinary calls through ``limit`` (CallLimit), and answers INVALID_ARGUMENT to
+    requests that do not parse (every service, health and reflection included)."""
 
     def __init__(self, limit: CallLimit | None = None):
         self.limit = limit
@@ -132,6 +169,7 @@ class ObservingInterceptor(grpc.ServerInterceptor):
                 start = begin()
                 failed, admitted = True, False
                 try:
+                    refuse_undecodable(request, context, method)
                     if limit is not None:
                         admitted = limit.try_enter()
                         if not admitted:
@@ -150,6 +188,7 @@ class ObservingInterceptor(grpc.ServerInterceptor):
                 start = begin()
                 failed, cancelled, admitted = True, False, False
                 try:
+                    refuse_undecodable(request, context, method)
                     if limit is not None:
                         admitted = limit.try_enter()
                         if not admitted:
@@ -167,14 +206,31 @@ class ObservingInterceptor(grpc.ServerInterceptor):
                     finish(start, context, failed, cancelled)
             return wrapper
 
+        parse, serialize = tolerant(handler.request_deserializer), handler.response_serializer
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                wrap_unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer)
-        if handler.unary_stream and not getattr(handler.unary_stream, "experimental_non_blocking", False):
-            return grpc.unary_stream_rpc_method_handler(
-                wrap_stream(handler.unary_stream), handler.request_deserializer, handler.response_serializer)
-        # Health's Watch answers through callbacks and holds no thread while it waits;
-        # a wrapper would turn it back into one thread per watcher.
+            return grpc.unary_unary_rpc_method_handler(wrap_unary(handler.unary_unary), parse, serialize)
+        if handler.unary_stream and getattr(handler.unary_stream, "experimental_non_blocking", False):
+            # Health's Watch answers through callbacks and holds no thread while it waits;
+            # it keeps that form (the metrics wrapper would make it one thread per watcher).
+            watch = handler.unary_stream
+
+            def non_blocking(request, context, send_response_callback=None):
+                refuse_undecodable(request, context, method)
+                return watch(request, context, send_response_callback=send_response_callback)
+            non_blocking.experimental_non_blocking = True
+            return grpc.unary_stream_rpc_method_handler(non_blocking, parse, serialize)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(wrap_stream(handler.unary_stream), parse, serialize)
+        if handler.stream_unary:
+            behavior = handler.stream_unary
+            return grpc.stream_unary_rpc_method_handler(
+                lambda requests, context: behavior(_checked_stream(requests, context, method), context),
+                parse, serialize)
+        if handler.stream_stream:  # reflection
+            behavior = handler.stream_stream
+            return grpc.stream_stream_rpc_method_handler(
+                lambda requests, context: behavior(_checked_stream(requests, context, method), context),
+                parse, serialize)
         return handler
 
 
