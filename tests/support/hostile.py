@@ -32,7 +32,8 @@ def make_app(hostile_backends, redis_server, **overrides):
     values = dict(bind="127.0.0.1:0", workers=1, threads=4, generator_target=generator_target,
                   votes_target=votes_target, redis_url=redis_server.url, secret_key=secrets.token_hex(16),
                   session_cookie_secure=False, song_s_maxage=2592000, song_max_age=3600, public_url="",
-                  proxy_hops=0, login_attempts_per_minute=100000, stream_after_s=5.0, generation_timeout_s=10.0,
+                  proxy_hops=0, registrations_per_minute=100000, login_attempts_per_minute=100000,
+                  stream_after_s=5.0, generation_timeout_s=10.0,
                   metrics_port=0, log_level="WARNING", log_format="text")
     values.update(overrides)
     return create_app({"SETTINGS": WebSettings(**values)})

@@ -8,7 +8,7 @@ import time
 
 import grpc
 
-from billionsongs.common.grpcserver import create_server
+from billionsongs.common.grpcserver import abort_exhausted, create_server
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc, votes_pb2, votes_pb2_grpc
 from web.settings import WebSettings
 
@@ -79,7 +79,8 @@ class FakeVotes(votes_pb2_grpc.VotesServicer):
     def reset(self) -> None:
         """Up, no accounts, no votes: each test's starting point."""
         self.down = False
-        self.users: dict[str, tuple[int, str, str]] = {}  # lower name -> (id, name, password)
+        self.busy_retry_s: float | None = None  # set: every call is RESOURCE_EXHAUSTED with this hint
+        self.users: dict[str, list] = {}  # lower name -> [id, name, password, session generation]
         self.votes: dict[tuple[int, int, str], int] = {}  # (user, song, release) -> vote
         self.stored: dict[tuple[int, str], tuple[str, str]] = {}
         self.vote_times: dict[tuple[int, int, str], float] = {}
@@ -87,6 +88,8 @@ class FakeVotes(votes_pb2_grpc.VotesServicer):
     def _check(self, context):
         if self.down:
             context.abort(grpc.StatusCode.UNAVAILABLE, "votes is down (test)")
+        if self.busy_retry_s is not None:
+            abort_exhausted(context, "votes is busy (test)", self.busy_retry_s)
 
     def Register(self, request, context):
         self._check(context)
@@ -94,16 +97,63 @@ class FakeVotes(votes_pb2_grpc.VotesServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "passwords need at least 8 characters")
         if request.username.lower() in self.users:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, "taken")
-        user_id = len(self.users) + 1
-        self.users[request.username.lower()] = (user_id, request.username, request.password)
-        return votes_pb2.RegisterResponse(user=votes_pb2.User(user_id=user_id, username=request.username))
+        user_id = max((u[0] for u in self.users.values()), default=0) + 1
+        self.users[request.username.lower()] = found = [user_id, request.username, request.password, 1]
+        return votes_pb2.RegisterResponse(user=self._user(found))
+
+    @staticmethod
+    def _user(found) -> votes_pb2.User:
+        return votes_pb2.User(user_id=found[0], username=found[1], session_generation=found[3])
+
+    def _by_id(self, user_id):
+        return next((u for u in self.users.values() if u[0] == user_id), None)
 
     def Authenticate(self, request, context):
         self._check(context)
         found = self.users.get(request.username.lower())
         if not found or found[2] != request.password:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "wrong user name or password")
-        return votes_pb2.AuthenticateResponse(user=votes_pb2.User(user_id=found[0], username=found[1]))
+        return votes_pb2.AuthenticateResponse(user=self._user(found))
+
+    def CheckSession(self, request, context):
+        self._check(context)
+        found = self._by_id(request.user_id)
+        if found is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such account")
+        if found[3] != request.session_generation:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "session ended")
+        return votes_pb2.CheckSessionResponse(user=self._user(found))
+
+    def EndSessions(self, request, context):
+        self._check(context)
+        found = self._by_id(request.user_id)
+        if found is not None and found[3] == request.session_generation:
+            found[3] += 1
+        return votes_pb2.EndSessionsResponse()
+
+    def ChangePassword(self, request, context):
+        self._check(context)
+        found = self._by_id(request.user_id)
+        if found is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such account")
+        if found[2] != request.old_password:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "wrong password")
+        if len(request.new_password) < 8:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "passwords need at least 8 characters")
+        found[2], found[3] = request.new_password, found[3] + 1
+        return votes_pb2.ChangePasswordResponse(user=self._user(found))
+
+    def DeleteAccount(self, request, context):
+        self._check(context)
+        found = self._by_id(request.user_id)
+        if found is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such account")
+        if found[2] != request.password:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "wrong password")
+        del self.users[found[1].lower()]
+        for key in [k for k in self.votes if k[0] == request.user_id]:
+            del self.votes[key]
+        return votes_pb2.DeleteAccountResponse()
 
     def _counts(self, song_id, release, user_id):
         up = sum(1 for (u, s, r), v in self.votes.items() if s == song_id and r == release and v == 1)
@@ -191,14 +241,15 @@ def make_settings(fakes, redis_url, **overrides) -> WebSettings:
     values = dict(bind="127.0.0.1:0", workers=1, threads=4, generator_target=fakes.generator_target,
                   votes_target=fakes.votes_target, redis_url=redis_url, secret_key="test-secret",
                   session_cookie_secure=False, song_s_maxage=2592000, song_max_age=3600,
-                  public_url="https://songs.example", proxy_hops=0, login_attempts_per_minute=5,
+                  public_url="https://songs.example", proxy_hops=0, registrations_per_minute=1000,
+                  login_attempts_per_minute=5,
                   stream_after_s=1.0, generation_timeout_s=10.0, metrics_port=0, log_level="INFO", log_format="text")
     values.update(overrides)
     return WebSettings(**values)
 
 
 def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    match = re.search(r'name="csrf_token"[^>]*? value="([^"]+)"', html)
     assert match, "no CSRF token in the page"
     return match.group(1)
 

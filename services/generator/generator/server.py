@@ -20,6 +20,9 @@ from generator.workers import Subscription, WorkerPool
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = generator_pb2.DESCRIPTOR.services_by_name["Generator"].full_name
+# The retry hint of a song call refused because every call slot is busy: about the time
+# a short song takes on a CPU, when a slot is likely to have freed.
+RETRY_AFTER_S = 2.0
 
 
 class GeneratorService(generator_pb2_grpc.GeneratorServicer):
@@ -120,6 +123,10 @@ def build_server(settings: GeneratorSettings, pool: WorkerPool, model: ModelDesc
         address or settings.listen,
         [lambda s: generator_pb2_grpc.add_GeneratorServicer_to_server(service, s)],
         [SERVICE_NAME],
-        max_workers=64,  # handler threads mostly wait on their songs
+        max_workers=settings.max_calls,  # song calls mostly wait on their songs, a thread each
+        # Answered from memory: never behind the song calls, so the web's release check
+        # works however busy the generator is.
+        quick_methods=[f"/{SERVICE_NAME}/GetModelInfo"],
+        retry_after_s=RETRY_AFTER_S,
     )
     return server, service

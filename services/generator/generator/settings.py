@@ -47,6 +47,10 @@ class GeneratorSettings:
     # Rows bulk pregeneration never takes: a visitor's new song starts at the next step.
     urgent_rows: int = 0
     max_songs_per_request: int = 1024
+    # Song calls (GetSong, GetSongs, StreamSong) in flight at once, each holding a handler
+    # thread while it waits; more are refused RESOURCE_EXHAUSTED with a retry hint, and
+    # health checks and GetModelInfo always find a thread of their own.
+    max_calls: int = 64
     # Sampling: the environment, else the model's generation_config.json, else
     # the original's settings (top-k 40, temperature 1, 1024 new tokens).
     max_new_tokens: int = 1024
@@ -98,6 +102,7 @@ class GeneratorSettings:
             urgent_rows=env_int("GENERATOR_URGENT_ROWS", d.urgent_rows, env, minimum=0, maximum=4095),
             max_songs_per_request=env_int("GENERATOR_MAX_SONGS_PER_REQUEST", d.max_songs_per_request,
                                           env, minimum=1),
+            max_calls=env_int("GENERATOR_MAX_CALLS", d.max_calls, env, minimum=1, maximum=10000),
             max_new_tokens=env_int("GENERATOR_MAX_NEW_TOKENS", model.get("max_new_tokens", d.max_new_tokens),
                                    env, minimum=1),
             top_k=env_int("GENERATOR_TOP_K", model.get("top_k", d.top_k), env, minimum=1),

@@ -21,6 +21,9 @@ SETTINGS_HELP = """settings (environment variables):
   VOTES_MAX_WORKERS     gRPC worker threads (default 32)
   ARGON2_TIME_COST, ARGON2_MEMORY_COST (KiB), ARGON2_PARALLELISM
                         argon2id parameters (default 3, 65536, 4)
+  ARGON2_MEMORY_BUDGET_MIB
+                        memory all running hashes may hold (default 0: half
+                        of the container's memory limit)
   METRICS_PORT          Prometheus /metrics port (default 0: off)
   LOG_LEVEL, LOG_FORMAT INFO, json"""
 

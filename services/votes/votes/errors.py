@@ -24,3 +24,12 @@ class Unauthenticated(VotesError):
 
 class Unavailable(VotesError):
     """The database could not be reached in time; the call may be retried."""
+
+
+class ResourceExhausted(VotesError):
+    """The service is at capacity (every password-hashing slot busy until the
+    deadline); the call may be retried after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -12,10 +12,19 @@ import time
 import grpc
 from prometheus_client import Counter
 
-from billionsongs.v1 import votes_pb2
+from billionsongs.common.grpcserver import abort_exhausted
+from billionsongs.v1 import votes_pb2, votes_pb2_grpc
 from votes import songids
 from votes.accounts import Passwords, check_password, check_username
-from votes.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable, VotesError
+from votes.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    VotesError,
+)
 from votes.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,6 +50,7 @@ _CODES = {
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 _VOTE_TO_INT = {votes_pb2.VOTE_UP: 1, votes_pb2.VOTE_DOWN: -1, votes_pb2.VOTE_NONE: 0}
 _INT_TO_VOTE = {v: k for k, v in _VOTE_TO_INT.items()}
@@ -120,15 +130,14 @@ def _rpc(method):
     """Turn VotesErrors into status codes; compute the store's deadline."""
     @functools.wraps(method)
     def wrapper(self, request, context):
-        if isinstance(request, UndecodableRequest):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"request is not a valid {method.__name__}Request (strings must be UTF-8)")
         if self.store is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "votes service is starting (migrations not applied yet)")
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining - _DEADLINE_MARGIN
         try:
             return method(self, request, deadline)
+        except ResourceExhausted as error:
+            abort_exhausted(context, str(error), error.retry_after_s)
         except VotesError as error:
             context.abort(_CODES[type(error)], str(error))
     return wrapper
@@ -144,13 +153,15 @@ class VotesService:
 
     # -- accounts
 
-    def _pb_user(self, account) -> votes_pb2.User:
-        return votes_pb2.User(user_id=account.user_id, username=account.username)
+    def _pb_user(self, account, session_generation: int | None = None) -> votes_pb2.User:
+        return votes_pb2.User(user_id=account.user_id, username=account.username,
+                              session_generation=account.session_generation if session_generation is None
+                              else session_generation)
 
     def _authenticated(self, user_id: int, password: str, deadline):
         """The account if ``password`` is its password; Unauthenticated otherwise."""
         account = self.store.account_by_id(_user_id(user_id), deadline=deadline)
-        if not self.passwords.verify(account.password_hash, password):
+        if not self.passwords.verify(account.password_hash, password, deadline):
             AUTH_FAILURES.inc()
             raise Unauthenticated("wrong password")
         return account
@@ -160,7 +171,8 @@ class VotesService:
         username = check_username(request.username)
         password = check_password(request.password)
         # Hash outside any transaction: no connection is held while hashing.
-        account = self.store.create_account(username, self.passwords.hash(password), deadline=deadline)
+        account = self.store.create_account(username, self.passwords.hash(password, deadline),
+                                           deadline=deadline)
         ACCOUNTS_REGISTERED.inc()
         return votes_pb2.RegisterResponse(user=self._pb_user(account))
 
@@ -173,14 +185,20 @@ class VotesService:
         except InvalidArgument:
             account = None
         matches, rehash = self.passwords.check(None if account is None else account.password_hash,
-                                               request.password)
+                                               request.password, deadline)
         if not matches:
             AUTH_FAILURES.inc()
             raise Unauthenticated(WRONG_CREDENTIALS)
         # Older argon2 parameters, or a hash of the password before NFKC normalisation.
+        # The sign-in has succeeded; when hashing is at capacity the upgrade waits
+        # for the next one.
         if rehash:
-            if self.store.replace_password_hash(account.user_id, account.password_hash,
-                                                self.passwords.hash(request.password), deadline=deadline):
+            try:
+                new_hash = self.passwords.hash(request.password, deadline)
+            except ResourceExhausted:
+                new_hash = None
+            if new_hash and self.store.replace_password_hash(account.user_id, account.password_hash,
+                                                             new_hash, deadline=deadline) is not None:
                 PASSWORD_REHASHES.inc()
         return votes_pb2.AuthenticateResponse(user=self._pb_user(account))
 
@@ -188,10 +206,12 @@ class VotesService:
     def ChangePassword(self, request, deadline):
         new_password = check_password(request.new_password)
         account = self._authenticated(request.user_id, request.old_password, deadline)
-        new_hash = self.passwords.hash(new_password)
-        if not self.store.replace_password_hash(account.user_id, account.password_hash, new_hash, deadline=deadline):
+        new_hash = self.passwords.hash(new_password, deadline)
+        generation = self.store.replace_password_hash(account.user_id, account.password_hash, new_hash,
+                                                      end_sessions=True, deadline=deadline)
+        if generation is None:
             raise Unauthenticated("the password changed meanwhile; try again")
-        return votes_pb2.ChangePasswordResponse()
+        return votes_pb2.ChangePasswordResponse(user=self._pb_user(account, generation))
 
     @_rpc
     def DeleteAccount(self, request, deadline):
@@ -199,6 +219,17 @@ class VotesService:
         self.store.delete_account(account.user_id, account.password_hash, deadline=deadline)
         ACCOUNTS_DELETED.inc()
         return votes_pb2.DeleteAccountResponse()
+
+    @_rpc
+    def CheckSession(self, request, deadline):
+        account = self.store.check_session(_user_id(request.user_id), request.session_generation,
+                                           deadline=deadline)
+        return votes_pb2.CheckSessionResponse(user=self._pb_user(account))
+
+    @_rpc
+    def EndSessions(self, request, deadline):
+        self.store.end_sessions(_user_id(request.user_id), request.session_generation, deadline=deadline)
+        return votes_pb2.EndSessionsResponse()
 
     # -- votes
 
@@ -256,36 +287,7 @@ class VotesService:
                                                model_release=release)
 
 
-# -- registration with undecodable requests turned into INVALID_ARGUMENT ----------
-
-class UndecodableRequest:
-    """Stands in for a request the protobuf parser refused (e.g. invalid UTF-8
-    in a string field). gRPC Python would otherwise answer INTERNAL before
-    our code runs; this way the method answers INVALID_ARGUMENT."""
-
-    def __init__(self, error: Exception):
-        self.error = error
-
-
-def _tolerant(parse):
-    def deserialize(data: bytes):
-        try:
-            return parse(data)
-        except Exception as error:  # any parse failure is the client's input
-            return UndecodableRequest(error)
-    return deserialize
-
-
 def add_to_server(service: VotesService, server: grpc.Server) -> None:
-    """Like the generated ``add_VotesServicer_to_server``, with tolerant deserializers."""
-    descriptor = votes_pb2.DESCRIPTOR.services_by_name["Votes"]
-    handlers = {}
-    for method in descriptor.methods:
-        request_type = getattr(votes_pb2, method.input_type.name)
-        response_type = getattr(votes_pb2, method.output_type.name)
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            getattr(service, method.name),
-            request_deserializer=_tolerant(request_type.FromString),
-            response_serializer=response_type.SerializeToString)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
-    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+    """Register ``service`` (requests that do not parse are INVALID_ARGUMENT: the shared
+    server's interceptor, billionsongs.common.grpcserver)."""
+    votes_pb2_grpc.add_VotesServicer_to_server(service, server)

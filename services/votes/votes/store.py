@@ -51,6 +51,8 @@ class Account:
     user_id: int
     username: str
     password_hash: str
+    # Sessions made at this generation are valid; sign-out and a password change move it on.
+    session_generation: int
 
 
 @dataclass(frozen=True)
@@ -167,40 +169,63 @@ class Store:
         def work(conn):
             row = conn.execute(
                 "INSERT INTO users (username, password_hash) VALUES (%s, %s)"
-                " ON CONFLICT ((lower(username))) DO NOTHING RETURNING user_id",
+                " ON CONFLICT ((lower(username))) DO NOTHING RETURNING user_id, session_generation",
                 (username, password_hash)).fetchone()
             if row is None:
                 raise AlreadyExists(f"username {username!r} is taken")
-            return Account(row[0], username, password_hash)
+            return Account(row[0], username, password_hash, row[1])
         return self._transact(work, idempotent=False, deadline=deadline)
 
     def account_by_name(self, username: str, *, deadline: float | None = None) -> Account | None:
         def work(conn):
             row = conn.execute(
-                "SELECT user_id, username, password_hash FROM users WHERE lower(username) = lower(%s)",
+                "SELECT user_id, username, password_hash, session_generation FROM users"
+                " WHERE lower(username) = lower(%s)",
                 (username,)).fetchone()
             return None if row is None else Account(*row)
         return self._transact(work, idempotent=True, deadline=deadline)
 
     def account_by_id(self, user_id: int, *, deadline: float | None = None) -> Account:
         def work(conn):
-            row = conn.execute("SELECT user_id, username, password_hash FROM users WHERE user_id = %s",
-                               (user_id,)).fetchone()
+            row = conn.execute("SELECT user_id, username, password_hash, session_generation FROM users"
+                               " WHERE user_id = %s", (user_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no account with user_id {user_id}")
             return Account(*row)
         return self._transact(work, idempotent=True, deadline=deadline)
 
-    def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str, *,
-                              deadline: float | None = None) -> bool:
-        """Compare-and-set: False when the hash changed since it was read
-        (a concurrent password change), so a stale old password never wins."""
+    def replace_password_hash(self, user_id: int, old_hash: str, new_hash: str, *, end_sessions: bool = False,
+                              deadline: float | None = None) -> int | None:
+        """Compare-and-set: None when the hash changed since it was read (a concurrent
+        password change), so a stale old password never wins; else the account's session
+        generation afterwards, moved on when ``end_sessions`` (every session ends)."""
         def work(conn):
-            cur = conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s AND password_hash = %s",
-                               (new_hash, user_id, old_hash))
-            return cur.rowcount == 1
-        # Setting the same value twice is harmless.
-        return self._transact(work, idempotent=True, deadline=deadline)
+            row = conn.execute(
+                "UPDATE users SET password_hash = %s,"
+                " session_generation = session_generation + %s::int"
+                " WHERE user_id = %s AND password_hash = %s RETURNING session_generation",
+                (new_hash, int(end_sessions), user_id, old_hash)).fetchone()
+            return None if row is None else row[0]
+        # Not idempotent when it ends sessions: a retry after a lost COMMIT finds the new
+        # hash and answers None ("changed meanwhile"), never a second generation step.
+        return self._transact(work, idempotent=not end_sessions, deadline=deadline)
+
+    def check_session(self, user_id: int, generation: int, *, deadline: float | None = None) -> Account:
+        """The account, if ``generation`` is its current session generation; NotFound when
+        there is no such account, Unauthenticated when its sessions were ended since."""
+        account = self.account_by_id(user_id, deadline=deadline)
+        if account.session_generation != generation:
+            raise Unauthenticated("this session has ended (signed out, or the password changed)")
+        return account
+
+    def end_sessions(self, user_id: int, generation: int, *, deadline: float | None = None) -> None:
+        """Move the account's session generation on if it is still ``generation``: every
+        session made before ends. Nothing to do for an account or session already gone."""
+        def work(conn):
+            conn.execute("UPDATE users SET session_generation = session_generation + 1"
+                         " WHERE user_id = %s AND session_generation = %s", (user_id, generation))
+        # Idempotent: a retry after a lost COMMIT finds the generation moved and does nothing.
+        self._transact(work, idempotent=True, deadline=deadline, single_statement=True)
 
     def delete_account(self, user_id: int, verified_hash: str, *, deadline: float | None = None) -> None:
         def work(conn):

@@ -5,7 +5,7 @@ POST/PUT/DELETE carries X-CSRF-Token (CSRFProtect checks it): the csrf_token of 
 (signing in starts a fresh session, which makes the earlier token stale)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, make_response, request, session, url_for
+from flask import Blueprint, abort, jsonify, make_response, request, url_for
 from flask_wtf.csrf import generate_csrf
 
 from billionsongs.common.ids import parse_decimal, parse_song_id
@@ -80,7 +80,11 @@ def register():
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return error_response(400, "username and password must be strings")
-    user, problem = auth.register_user(username.strip(), password)
+    try:
+        user, problem = auth.register_user(username.strip(), password)
+    except auth.RateLimited as limited:
+        return error_response(429, "too many registrations from this address; wait and retry",
+                              retry_after=limited.retry_after)
     if problem:
         return error_response(*problem)
     sign_in(user)
@@ -107,7 +111,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    session.clear()
+    auth.sign_out()
     return private(auth.with_hint(make_response("", 204), False))
 
 

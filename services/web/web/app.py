@@ -20,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from billionsongs.common.logs import log_fields, new_request_id, request_id_var
 from web import metrics
 from web.clients import Clients
+from web.jsonbody import StrictJSONProvider
 from web.melody.compose import release as melody_release
 from web.pagecache import PageCache
 from web.settings import WebSettings
@@ -80,6 +81,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.config.update(test_config)
     app.session_interface = PublicAwareSessionInterface()
+    # Lone surrogates and deep nesting are malformed JSON here: a 400, not a 500 later.
+    app.json = StrictJSONProvider(app)
 
     clients = app.config.get("CLIENTS") or Clients(settings.generator_target, settings.votes_target,
                                                    settings.generation_timeout_s)
@@ -102,12 +105,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     CSRFProtect(app)
     _install_request_hooks(app)
 
-    from web import api, auth, errors, openapi, ops, pages, songs, tunes
+    from web import account, api, auth, errors, openapi, ops, pages, songs, tunes
     errors.register(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(songs.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(tunes.bp)

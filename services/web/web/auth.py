@@ -1,15 +1,18 @@
 """Register, sign in, sign out. Accounts live in the votes service; the session
-cookie holds only the user id and name (signed, HttpOnly, SameSite=Lax)."""
+cookie holds only the user id, name and session generation (signed, HttpOnly,
+SameSite=Lax). A session is valid while its generation is the account's current
+one, which the votes service says on every request that reads the session: signing
+out, a password change or deleting the account ends every session of the account."""
 from __future__ import annotations
 
 import functools
 import unicodedata
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, make_response, redirect, render_template, request, session, url_for
 
 from web import metrics
-from web.clients import AlreadyExists, InvalidArgument, Unauthenticated, User
+from web.clients import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, User
 from web.pagecache import private
 from web.ratelimit import over_limit
 from web.state import state
@@ -24,10 +27,24 @@ MAX_PASSWORD = 256
 
 
 def current_user() -> dict | None:
-    """The signed-in user as {"id", "name"} (reads the session: never on public pages)."""
-    if "uid" not in session:
-        return None
-    return {"id": int(session["uid"]), "name": session.get("name", "")}
+    """The signed-in user as {"id", "name", "gen"}, or None; asked of the votes service
+    once per request (reads the session: never on public pages). A session whose
+    generation has moved on (signed out anywhere, password changed) or whose account is
+    gone is cleared: the visitor is signed out. Raises Unavailable when votes cannot say."""
+    if "user" in g:
+        return g.user
+    user = None
+    if "uid" in session:
+        try:
+            # A cookie from before session generations has none (0): it matches no account.
+            account = state().clients.check_session(int(session["uid"]), int(session.get("gen", 0)))
+        except (Unauthenticated, NotFound):
+            session.clear()
+            g.session_ended = True
+        else:
+            user = {"id": account.user_id, "name": account.name, "gen": account.session_generation}
+    g.user = user
+    return user
 
 
 def sign_in(user: User) -> None:
@@ -35,6 +52,31 @@ def sign_in(user: User) -> None:
     session.permanent = True
     session["uid"] = user.user_id
     session["name"] = user.name
+    session["gen"] = user.session_generation
+    g.user = {"id": user.user_id, "name": user.name, "gen": user.session_generation}
+
+
+def sign_out() -> None:
+    """End every session of the signed-in account (this one included), then this cookie."""
+    user = current_user()
+    if user is not None:
+        state().clients.end_sessions(user["id"], user["gen"])
+    session.clear()
+    g.user = None
+
+
+def forget_session() -> None:
+    """Sign this browser out without asking the votes service (the account is gone)."""
+    session.clear()
+    g.user = None
+
+
+@bp.after_app_request
+def forget_ended_session(response):
+    # The session this request came with had ended: its hint cookie goes with it.
+    if g.get("session_ended"):
+        response.delete_cookie(HINT_COOKIE, samesite="Lax")
+    return response
 
 
 def login_required(view):
@@ -76,6 +118,16 @@ def check_login_rate(username: str) -> None:
             raise RateLimited(retry_after)
 
 
+def check_register_rate() -> None:
+    """Per client address, shared by every replica: each registration costs the votes
+    service an argon2 hash, so one client cannot make it hash without end."""
+    retry_after = over_limit(state().redis, f"ratelimit:register:addr:{request.remote_addr}",
+                             state().settings.registrations_per_minute)
+    if retry_after:
+        metrics.REGISTER_LIMITED.inc()
+        raise RateLimited(retry_after)
+
+
 def validate(username: str, password: str) -> str | None:
     if not username or not password:
         return "Enter a user name and a password."
@@ -96,10 +148,11 @@ def authenticate(username: str, password: str):
 
 
 def register_user(username: str, password: str):
-    """(user, None), or (None, (status, reason))."""
+    """(user, None), or (None, (status, reason)). Raises RateLimited."""
     reason = validate(username, password)
     if reason:
         return None, (400, reason)
+    check_register_rate()
     try:
         return state().clients.register(username, password), None
     except AlreadyExists:
@@ -122,15 +175,26 @@ def _form_page(template: str, status: int = 200, **context):
                                                  **context), status))
 
 
+def _too_many(template: str, limited: RateLimited, username: str):
+    response = _form_page(template, 429, error="Too many attempts. Wait a minute and try again.",
+                          username=username)
+    response.headers["Retry-After"] = str(limited.retry_after)
+    return response
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    if request.method == "GET":
+    # Only a POST acts: HEAD (which CSRFProtect does not check) gets the form like GET.
+    if request.method != "POST":
         return _form_page("auth/register.html")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     if password != request.form.get("password2", password):
         return _form_page("auth/register.html", 400, error="The passwords do not match.", username=username)
-    user, problem = register_user(username, password)
+    try:
+        user, problem = register_user(username, password)
+    except RateLimited as limited:
+        return _too_many("auth/register.html", limited, username)
     if problem:
         return _form_page("auth/register.html", problem[0], error=problem[1], username=username)
     sign_in(user)
@@ -139,7 +203,7 @@ def register():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    if request.method == "GET":
+    if request.method != "POST":
         return _form_page("auth/login.html")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
@@ -148,10 +212,7 @@ def login():
     try:
         user = authenticate(username, password)
     except RateLimited as limited:
-        response = _form_page("auth/login.html", 429, error="Too many attempts. Wait a minute and try again.",
-                              username=username)
-        response.headers["Retry-After"] = str(limited.retry_after)
-        return response
+        return _too_many("auth/login.html", limited, username)
     if user is None:
         return _form_page("auth/login.html", 401, error="Wrong user name or password.", username=username)
     sign_in(user)
@@ -160,14 +221,14 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    session.clear()
+    sign_out()
     return private(with_hint(redirect(safe_next(request.form.get("next")), 303), False))
 
 
 @bp.get("/logout")
 def logout_page():
     # Signing out changes state, so it takes a POST (with CSRF); a GET only offers the button.
-    if "uid" not in session:
+    if current_user() is None:
         return private(redirect(url_for("pages.make_random"), 303))
     return _form_page("auth/logout.html")
 

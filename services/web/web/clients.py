@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from billionsongs.common.channels import make_channel
+from billionsongs.common.channels import make_channel, retry_after_s
 from billionsongs.common.songs import Song
 from billionsongs.v1 import generator_pb2, generator_pb2_grpc, votes_pb2, votes_pb2_grpc
 
@@ -32,6 +32,14 @@ class ServiceError(Exception):
 
 class Unavailable(ServiceError):
     """The service is down or too slow (UNAVAILABLE, DEADLINE_EXCEEDED, ...)."""
+
+
+class Busy(Unavailable):
+    """The service is at capacity (RESOURCE_EXHAUSTED); ``retry_after_s`` is its hint."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class NotFound(Exception):
@@ -66,6 +74,8 @@ def _translate(error: grpc.RpcError) -> Exception:
         return InvalidArgument(details)
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return Unauthenticated(details)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return Busy(f"{code.name}: {details}", retry_after_s(error))
     if code in _UNAVAILABLE:
         return Unavailable(f"{code.name}: {details}")
     return ServiceError(f"{code.name}: {details}")
@@ -102,6 +112,13 @@ class UserVote:
 class User:
     user_id: int
     name: str
+    # The account's session generation when this answer was made: a session cookie
+    # carries it, and the votes service ends every session by moving it on.
+    session_generation: int = 0
+
+    @classmethod
+    def from_proto(cls, user) -> User:
+        return cls(user.user_id, user.username, user.session_generation)
 
 
 def _votes(message) -> SongVotes:
@@ -182,12 +199,33 @@ class Clients:
 
     def register(self, username: str, password: str) -> User:
         reply = self._call(self._votes.Register, votes_pb2.RegisterRequest(username=username, password=password))
-        return User(reply.user.user_id, reply.user.username)
+        return User.from_proto(reply.user)
 
     def authenticate(self, username: str, password: str) -> User:
         reply = self._call(self._votes.Authenticate,
                            votes_pb2.AuthenticateRequest(username=username, password=password))
-        return User(reply.user.user_id, reply.user.username)
+        return User.from_proto(reply.user)
+
+    def check_session(self, user_id: int, session_generation: int) -> User:
+        """The account, if a session of this generation is still valid; Unauthenticated
+        when its sessions were ended, NotFound when the account is gone."""
+        reply = self._call(self._votes.CheckSession, votes_pb2.CheckSessionRequest(
+            user_id=user_id, session_generation=session_generation), timeout=FAST_S)
+        return User.from_proto(reply.user)
+
+    def end_sessions(self, user_id: int, session_generation: int) -> None:
+        self._call(self._votes.EndSessions, votes_pb2.EndSessionsRequest(
+            user_id=user_id, session_generation=session_generation))
+
+    def change_password(self, user_id: int, old_password: str, new_password: str) -> User:
+        """The account under its new session generation (every older session ended);
+        Unauthenticated for a wrong old password, InvalidArgument for a bad new one."""
+        reply = self._call(self._votes.ChangePassword, votes_pb2.ChangePasswordRequest(
+            user_id=user_id, old_password=old_password, new_password=new_password))
+        return User.from_proto(reply.user)
+
+    def delete_account(self, user_id: int, password: str) -> None:
+        self._call(self._votes.DeleteAccount, votes_pb2.DeleteAccountRequest(user_id=user_id, password=password))
 
     def cast_vote(self, user_id: int, song: Song, vote: str | None) -> SongVotes:
         # PostgreSQL text cannot hold NUL, which a weak model can write; it is invisible

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from flask import jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -9,7 +10,16 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
-from web.clients import AlreadyExists, InvalidArgument, NotFound, ServiceError, Unauthenticated, Unavailable
+from web import kvstore
+from web.clients import (
+    AlreadyExists,
+    Busy,
+    InvalidArgument,
+    NotFound,
+    ServiceError,
+    Unauthenticated,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +37,10 @@ MESSAGES = {
           "work; new ones will be back in a minute."),
 }
 
+
+KV_TROUBLE = ("Trouble on our side", "Part of the site is not working right now. Songs you have seen "
+              "still work; please try again in a minute.")
+BUSY = ("Busy", "We are very busy right now. Please try again in a moment.")
 
 SONG_MISSING = ("No such song", "There is no song here. Every number from 0 to 18446744073709551615 is a "
                 "song, though.")
@@ -67,6 +81,14 @@ def register(app) -> None:
     def http_error(error):
         return error_response(error.code or 500, None if error.code in MESSAGES else error.description)
 
+    # A backend at capacity said when to come back: pass its hint on, and say what is
+    # true (busy), not that the songwriter is resting.
+    @app.errorhandler(Busy)
+    def busy(error):
+        log.warning("backend busy: %s", error)
+        retry_after = math.ceil(error.retry_after_s) if error.retry_after_s else 5
+        return error_response(503, BUSY[1], retry_after=retry_after, title=BUSY[0])
+
     @app.errorhandler(Unavailable)
     def unavailable(error):
         log.warning("backend unavailable: %s", error)
@@ -95,10 +117,12 @@ def register(app) -> None:
     def already_exists(error):
         return error_response(409, "That already exists.")
 
+    # What needed the key-value server and could not do without it: say that, not that
+    # the songwriter (the generator) is resting.
     @app.errorhandler(RedisError)
     def redis_error(error):
-        log.warning("redis unavailable: %s", error)
-        return error_response(503, retry_after=10)
+        log.warning("key-value server error (%s): %s", kvstore.reason(error), error)
+        return error_response(503, KV_TROUBLE[1], retry_after=10, title=KV_TROUBLE[0])
 
     @app.errorhandler(Exception)
     def unexpected(error):

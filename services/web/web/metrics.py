@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 HTTP_REQUESTS = Counter("web_http_requests_total", "HTTP responses, by endpoint, method and status",
                         ["endpoint", "method", "status"])
@@ -29,6 +37,14 @@ SONG_SOURCE = Counter("web_song_source_total",
                       ["source"])
 RANDOM_SOURCE = Counter("web_random_source_total", "Where Make Random's pick came from", ["source"])
 LOGIN_LIMITED = Counter("web_login_rate_limited_total", "Sign-in attempts refused by the rate limit")
+REDIS_ERRORS = Counter("web_redis_errors_total",
+                       "Key-value server calls that failed and were worked around, by operation and reason "
+                       "(full: maxmemory reached; read_only; unavailable; error)", ["operation", "reason"])
+# 1 when the last /readyz probe could write to the key-value server, 0 when it refused
+# (full or read-only); the lowest of the live workers.
+REDIS_WRITABLE = Gauge("web_redis_writable", "Whether the key-value server takes writes (readiness probe)",
+                       multiprocess_mode="livemin")
+REGISTER_LIMITED = Counter("web_register_rate_limited_total", "Registrations refused by the rate limit")
 
 
 def registry() -> CollectorRegistry:

@@ -35,7 +35,7 @@ def _json(schema: dict, description: str) -> dict:
 def _errors(*codes: int) -> dict:
     reasons = {400: "bad input or a failed CSRF check", 401: "signed out, or wrong name or password",
                404: "no such song (bad or failed id)", 405: "method not allowed", 409: "user name taken",
-               413: "body too large", 429: "too many sign-in attempts",
+               413: "body too large", 429: "too many sign-in or registration attempts (Retry-After)",
                503: "a backend is down; retry later"}
     return {str(code): _json(_ERROR, reasons[code]) for code in codes}
 
@@ -79,7 +79,7 @@ SPEC = {
         "/api/register": {"post": {
             "summary": "Create an account and sign in", "parameters": [_CSRF], "requestBody": _body(_CREDENTIALS),
             "responses": {"201": _json(_SESSION, "signed in; csrf_token is the new session's token"),
-                          **_errors(400, 409, 413, 503)}}},
+                          **_errors(400, 409, 413, 429, 503)}}},
         "/api/login": {"post": {
             "summary": "Sign in", "parameters": [_CSRF], "requestBody": _body(_CREDENTIALS),
             "responses": {"200": _json(_SESSION, "signed in; csrf_token is the new session's token"),

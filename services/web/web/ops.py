@@ -5,10 +5,19 @@ a port the Ingress and the CDN never route (web/gunicorn_conf.py).
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+import logging
+import os
 
+from flask import Blueprint, abort, jsonify, request
+from redis.exceptions import RedisError
+
+from web import kvstore, metrics
+from web.kvstore import WRITE_REFUSED
 from web.pagecache import private
 from web.state import state
+
+log = logging.getLogger(__name__)
+PROBE_KEY = "web:readyz:probe"
 
 # Headers every reverse proxy in front of web adds (ingress-nginx, the CDN
 # stand-in, commercial CDNs): a request carrying one came from the public side.
@@ -49,7 +58,44 @@ def readyz():
         checks["redis"] = bool(state().redis.ping())
     except Exception:
         checks["redis"] = False
+    degraded = {}
+    if checks["redis"]:
+        degraded.update(redis_degraded(state().redis))
     ready = all(checks.values())
-    response = jsonify(ready=ready, checks=checks)
+    # A key-value server that refuses writes leaves this pod able to serve (cached and
+    # voted songs, new songs without the shared cache, sign-in with per-process limits),
+    # and every pod shares it, so it is reported, not made a reason to take pods out.
+    body = {"ready": ready, "checks": checks}
+    if degraded:
+        body["degraded"] = degraded
+    response = jsonify(body)
     response.status_code = 200 if ready else 503
     return private(response)
+
+
+def redis_degraded(redis) -> dict[str, str]:
+    """What is wrong with a key-value server that answers PING: it refuses a write (full
+    at maxmemory, or read-only), or it is at maxmemory and evicting (allkeys-lru: cached
+    songs, the pool and rate-limit counters go first). Empty when all is well. Sets the
+    ``web_redis_writable`` gauge."""
+    found = {}
+    try:
+        redis.set(PROBE_KEY, str(os.getpid()), px=10_000)
+        metrics.REDIS_WRITABLE.set(1)
+    except WRITE_REFUSED as error:
+        metrics.REDIS_WRITABLE.set(0)
+        reason = kvstore.worked_around("readyz_probe", error)
+        found["redis_writes"] = (f"refused ({reason}): {error}; new songs are not cached or shared, "
+                                 "sign-in limits are per process")
+        log.warning("key-value server refuses writes: %s", error)
+    except RedisError:
+        return found
+    try:
+        memory = redis.info("memory")
+    except RedisError:
+        return found
+    used, limit = int(memory.get("used_memory", 0)), int(memory.get("maxmemory", 0))
+    if limit and used >= limit * 0.98:
+        found["redis_memory"] = (f"at maxmemory ({used} of {limit} bytes, policy "
+                                 f"{memory.get('maxmemory_policy', '?')}); keys are evicted or writes refused")
+    return found

@@ -20,6 +20,7 @@ WELL_KNOWN_MAX_AGE = 86400  # /favicon.ico and /robots.txt: unversioned URLs, a 
 ROBOTS_TXT = """\
 User-agent: *
 Disallow: /auth/
+Disallow: /account
 Disallow: /api/
 Disallow: /my/
 Disallow: /song/*/vote

@@ -34,6 +34,9 @@ class WebSettings:
     proxy_hops: int
     # Sign-in attempts allowed per client address and per user name, per minute.
     login_attempts_per_minute: int
+    # Account registrations tried per client address, per minute: each costs an argon2
+    # hash (64 MiB, ~50 ms of a core) in the votes service.
+    registrations_per_minute: int
     # How long a visitor waits on a song being generated before the page streams it.
     stream_after_s: float
     # Upper bound for one song's generation (the gRPC deadline of StreamSong/GetSong).
@@ -59,6 +62,7 @@ class WebSettings:
             public_url=env_str("PUBLIC_URL", "", env).rstrip("/"),
             proxy_hops=env_int("WEB_PROXY_HOPS", 0, env, minimum=0),
             login_attempts_per_minute=env_int("LOGIN_ATTEMPTS_PER_MINUTE", 10, env, minimum=1),
+            registrations_per_minute=env_int("REGISTRATIONS_PER_MINUTE", 5, env, minimum=1),
             stream_after_s=env_float("STREAM_AFTER_S", 1.0, env, minimum=0.0),
             generation_timeout_s=env_float("GENERATION_TIMEOUT_S", 120.0, env, minimum=1.0),
             metrics_port=env_int("METRICS_PORT", 0, env, minimum=0, maximum=65535),

@@ -172,11 +172,11 @@ def _stream_page(song_id: int, pieces: list[Piece], events):
 def vote_widget(id_text: str):
     song_id = canonical_id_or_404(id_text)
     g.frameable = True  # only this page may sit in a frame, and only on our own pages
-    user = current_user()
     release = state().release.current()
     clients = state().clients
     error = None
     if request.method == "POST":
+        user = current_user()
         if user is None:
             abort(401)
         choice = request.form.get("vote", "")
@@ -186,8 +186,9 @@ def vote_widget(id_text: str):
         clients.cast_vote(user["id"], song, None if choice == "none" else choice)
         return private(redirect(url_for("songs.vote_widget", id_text=str(song_id)), 303))
     try:
+        user = current_user()  # asks the votes service whether the session still holds
         votes = clients.song_votes(song_id, release, user["id"] if user else 0)
     except ServiceError:
-        votes, error = None, "Votes are unavailable right now."
+        user, votes, error = None, None, "Votes are unavailable right now."
     html = render_template("songs/vote_widget.html", song_id=str(song_id), votes=votes, user=user, error=error)
     return private(make_response(html))

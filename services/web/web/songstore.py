@@ -6,6 +6,12 @@ Single flight: the first request for an uncached id takes a Redis lock
 piece to a Redis list; every other request, on any web replica, follows that list
 and the cache instead of asking the generator again. If the holder dies, its lock
 expires and a waiter takes over.
+
+The key-value server holds only what can be rebuilt, so when it refuses writes (full
+at maxmemory, or read-only) songs still come: the cache and the lock are skipped, the
+song is streamed from the generator for this request alone (the generator itself
+shares one generation among concurrent requests for an id), and each refusal is
+counted in ``web_redis_errors_total``.
 """
 from __future__ import annotations
 
@@ -19,18 +25,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from flask import g, url_for
+from redis.exceptions import RedisError
 
 from billionsongs.common.songcache import SongCache
 from billionsongs.common.songpool import pick_random_song
 from billionsongs.common.songs import Song
-from web import metrics
+from web import kvstore, metrics
 from web.clients import Clients, ServiceError, Unavailable
 from web.errors import NoSuchSong
+from web.kvstore import WRITE_REFUSED
 from web.state import state
 
 log = logging.getLogger(__name__)
 
 RELEASE_KEY = "web:model_release"
+
 # Compare-and-delete, so a holder whose lock already expired never frees another's.
 _UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
@@ -143,8 +152,15 @@ class SongStore:
             stored = None  # votes down: we can still generate
         if stored is None:
             return None, ""
-        self.cache.put(stored)
+        self._cache_put(stored)
         return stored, "stored"
+
+    def _cache_put(self, song: Song) -> None:
+        try:
+            self.cache.put(song)
+        except WRITE_REFUSED as error:
+            kvstore.worked_around("cache_put", error)
+            log.warning("song %s not cached: the key-value server refuses writes: %s", song.song_id, error)
 
     def generate(self, release: str, song_id: int) -> Iterator[Piece | Song]:
         """Pieces of the song as it is written, then the finished song (maybe failed),
@@ -160,7 +176,15 @@ class SongStore:
                 yield song
                 return
             token = secrets.token_hex(8)
-            if self.redis.set(lock_key(release, song_id), token, nx=True, px=int(self.lock_ttl_s * 1000)):
+            try:
+                locked = self.redis.set(lock_key(release, song_id), token, nx=True, px=int(self.lock_ttl_s * 1000))
+            except WRITE_REFUSED as error:
+                kvstore.worked_around("generation_lock", error)
+                log.warning("song %s generated without single flight: the key-value server refuses writes: %s",
+                            song_id, error)
+                yield from self._generate_alone(release, song_id)
+                return
+            if locked:
                 yield from self._generate_holding_lock(release, song_id, token)
                 return
             done = yield from self._follow(release, song_id, deadline)
@@ -169,30 +193,51 @@ class SongStore:
             if time.monotonic() > deadline:
                 raise Unavailable("timed out waiting for another request's generation")
 
+    def _finished(self, release: str, song: Song) -> Song:
+        song = song if song.model_release else replace(song, model_release=release)
+        # Under the release that wrote it, and only there: the asked-for (older)
+        # release's key and ETag never get another model's text.
+        self._cache_put(song)
+        if song.model_release != release:  # a new model rolled out meanwhile
+            log.info("song %s came back from model release %s, not %s", song.song_id, song.model_release, release)
+            if self.on_other_release is not None:
+                self.on_other_release(song.model_release)
+        return song
+
+    def _generate_alone(self, release: str, song_id: int) -> Iterator[Piece | Song]:
+        """The song straight from the generator, for this request only (no lock, no
+        progress list: the key-value server refuses writes)."""
+        for item in self.clients.stream_song(song_id):
+            if isinstance(item, Song):
+                yield self._finished(release, item)
+                return
+            yield Piece(*item)
+
     def _generate_holding_lock(self, release: str, song_id: int, token: str) -> Iterator[Piece | Song]:
         progress = progress_key(release, song_id)
+        share = True  # followers read the pieces from the progress list while it takes writes
         try:
             for item in self.clients.stream_song(song_id):
                 if isinstance(item, Song):
-                    song = item if item.model_release else replace(item, model_release=release)
-                    # Under the release that wrote it, and only there: the asked-for (older)
-                    # release's key and ETag never get another model's text.
-                    self.cache.put(song)
-                    if song.model_release != release:  # a new model rolled out meanwhile
-                        log.info("song %s came back from model release %s, not %s", song_id,
-                                 song.model_release, release)
-                        if self.on_other_release is not None:
-                            self.on_other_release(song.model_release)
-                    yield song
+                    yield self._finished(release, item)
                     return
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.rpush(progress, json.dumps(item, ensure_ascii=False))
-                pipe.pexpire(progress, int(self.lock_ttl_s * 1000))
-                pipe.execute()
+                if share:
+                    try:
+                        pipe = self.redis.pipeline(transaction=False)
+                        pipe.rpush(progress, json.dumps(item, ensure_ascii=False))
+                        pipe.pexpire(progress, int(self.lock_ttl_s * 1000))
+                        pipe.execute()
+                    except WRITE_REFUSED as error:
+                        # Followers then wait for the cache, or take over once the lock is gone.
+                        kvstore.worked_around("generation_progress", error)
+                        share = False
                 yield Piece(*item)
         finally:
-            self.redis.delete(progress)
-            self.redis.eval(_UNLOCK, 1, lock_key(release, song_id), token)
+            try:
+                self.redis.delete(progress)
+                self.redis.eval(_UNLOCK, 1, lock_key(release, song_id), token)
+            except RedisError as error:  # the lock expires by itself
+                kvstore.worked_around("generation_unlock", error)
 
     def _follow(self, release: str, song_id: int, deadline: float):
         """Follow another request's generation; True when the song was yielded."""

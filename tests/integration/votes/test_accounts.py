@@ -177,7 +177,8 @@ def test_change_password_and_delete_account_take_either_form(votes):
     user = votes.register("alice", NFC)
     votes.stub.ChangePassword(votes_pb2.ChangePasswordRequest(
         user_id=user.user_id, old_password=NFD, new_password="ｄａｉｓｉｅｓ"), timeout=10)
-    assert authenticate(votes, "alice", "daisies").user == user
+    signed_in = authenticate(votes, "alice", "daisies").user
+    assert (signed_in.user_id, signed_in.username) == (user.user_id, user.username)
     votes.stub.DeleteAccount(votes_pb2.DeleteAccountRequest(user_id=user.user_id, password="daisies"), timeout=10)
 
 

@@ -139,3 +139,96 @@ def test_a_stream_closed_by_its_caller_counts_as_cancelled_not_unknown():
     next(responses)
     responses.close()
     assert (count("CANCELLED"), count("UNKNOWN")) == (before[0] + 1, before[1])
+
+
+def test_health_watchers_hold_no_handler_thread():
+    """Health's Watch answers through callbacks; wrapped by the metrics interceptor it
+    used to hold a thread per watcher, so a few watchers starved every other call."""
+    srv = create_server("127.0.0.1:0", [lambda s: generator_pb2_grpc.add_GeneratorServicer_to_server(
+        EchoGenerator(), s)], [SERVICE], max_workers=2)
+    srv.server.start()
+    srv.set_serving(True)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            watches = [health.Watch(health_pb2.HealthCheckRequest(), timeout=30) for _ in range(20)]
+            assert all(next(w).status == health_pb2.HealthCheckResponse.SERVING for w in watches)
+            assert health_status(channel) == health_pb2.HealthCheckResponse.SERVING
+            stub = generator_pb2_grpc.GeneratorStub(channel)
+            assert stub.GetModelInfo(generator_pb2.GetModelInfoRequest(), timeout=5).model_name
+            for w in watches:
+                w.cancel()
+    finally:
+        srv.server.stop(None)
+
+
+def test_calls_beyond_the_slots_are_refused_with_a_retry_hint_and_quick_methods_are_not():
+    from billionsongs.common.channels import retry_after_s
+    from billionsongs.common.grpcserver import CallLimit
+    entered, release = threading.Semaphore(0), threading.Event()
+
+    class Blocking(EchoGenerator):
+        def GetSong(self, request, context):
+            entered.release()
+            release.wait(30)
+            return generator_pb2.Song(song_id=request.song_id)
+
+    srv = create_server("127.0.0.1:0", [lambda s: generator_pb2_grpc.add_GeneratorServicer_to_server(
+        Blocking(), s)], [SERVICE], max_workers=2, retry_after_s=0.25,
+        quick_methods=[f"/{SERVICE}/GetModelInfo"])
+    srv.server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+            stub = generator_pb2_grpc.GeneratorStub(channel)
+            held = [stub.GetSong.future(generator_pb2.GetSongRequest(song_id=i), timeout=30) for i in range(2)]
+            assert entered.acquire(timeout=10) and entered.acquire(timeout=10)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.GetSong(generator_pb2.GetSongRequest(song_id=9), timeout=30)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert retry_after_s(refused.value) == 0.25
+            for _ in range(10):  # more quick calls than there are spare threads
+                assert stub.GetModelInfo(generator_pb2.GetModelInfoRequest(), timeout=5).model_name
+            release.set()
+            assert [f.result().song_id for f in held] == [0, 1]
+            assert stub.GetSong(generator_pb2.GetSongRequest(song_id=3), timeout=10).song_id == 3
+    finally:
+        srv.server.stop(None)
+    with pytest.raises(ValueError):
+        CallLimit(0)
+
+
+def test_tolerant_deserializer_turns_parse_errors_into_a_marker():
+    from billionsongs.common.grpcserver import UndecodableRequest, tolerant
+    parse = tolerant(generator_pb2.GetSongsRequest.FromString)
+    good = generator_pb2.GetSongsRequest(song_ids=[1, 2]).SerializeToString()
+    assert list(parse(good).song_ids) == [1, 2]
+    assert isinstance(parse(b"\x0a\x05\x01"), UndecodableRequest)  # packed field longer than the bytes
+
+
+GARBAGE = [b"\xff\xff\xff\xff", b"\x0a\x05\x01", b"\x08" + b"\xff" * 11]
+
+
+@pytest.mark.parametrize("method", ["/billionsongs.v1.Generator/GetSong", "/billionsongs.v1.Generator/GetSongs",
+                                    "/billionsongs.v1.Generator/StreamSong", "/billionsongs.v1.Generator/GetModelInfo",
+                                    "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"])
+@pytest.mark.parametrize("raw", GARBAGE)
+def test_bytes_that_do_not_parse_are_invalid_argument_on_every_method(server, method, raw):
+    server.set_serving(True)
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        streaming = method.endswith(("GetSongs", "StreamSong", "Watch"))
+        call = (channel.unary_stream if streaming else channel.unary_unary)(
+            method, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as error:
+            result = call(raw, timeout=5)
+            if streaming:
+                list(result)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, error.value.details())
+
+
+def test_reflection_refuses_bytes_that_do_not_parse(server):
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        call = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                     request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as error:
+            list(call(iter([b"\xff\xff\xff"]), timeout=5))
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT

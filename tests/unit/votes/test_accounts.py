@@ -126,3 +126,38 @@ def test_password_rules_apply_to_the_normalised_form():
 @pytest.mark.parametrize("typed, name", [("ａｌｉｃｅ", "alice"), ("Ａｌｉｃｅ_１", "Alice_1")])
 def test_usernames_are_normalised(typed, name):
     assert check_username(typed) == name
+
+
+def test_a_hash_waits_for_a_free_slot_and_gives_up_at_its_deadline():
+    """With every slot taken, a hash waits until its deadline, then says so
+    (ResourceExhausted with a retry hint) instead of taking more memory."""
+    import threading
+    import time
+
+    from votes.errors import ResourceExhausted
+    passwords = Passwords(FAST, slots=1)
+    entered, release = threading.Event(), threading.Event()
+    real = passwords.hasher
+
+    class Slow:
+        def hash(self, password):
+            entered.set()
+            release.wait(10)
+            return real.hash(password)
+
+    passwords.hasher = Slow()
+    holder = threading.Thread(target=passwords.hash, args=("right horse",))
+    holder.start()
+    assert entered.wait(10)
+    with pytest.raises(ResourceExhausted, match="busy") as refused:
+        passwords.verify(None, "other horse", deadline=time.monotonic() + 0.05)
+    assert refused.value.retry_after_s > 0
+    release.set()
+    holder.join()
+    passwords.hasher = real
+    assert passwords.verify(passwords.hash("right horse", deadline=time.monotonic() + 10), "right horse")
+
+
+def test_slots_are_at_least_one():
+    with pytest.raises(ValueError, match="at least 1"):
+        Passwords(FAST, slots=0)

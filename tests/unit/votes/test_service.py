@@ -63,11 +63,3 @@ def test_text_caps_and_nul():
         service._text("a\x00b", "lyrics", 10)
     with pytest.raises(InvalidArgument, match="at most 10 bytes"):
         service._text("é" * 6, "lyrics", 10)
-
-
-def test_tolerant_deserializer_turns_parse_errors_into_a_marker():
-    parse = service._tolerant(votes_pb2.RegisterRequest.FromString)
-    good = votes_pb2.RegisterRequest(username="abc").SerializeToString()
-    assert parse(good).username == "abc"
-    # field 1 (username), length 2, bytes that are not UTF-8
-    assert isinstance(parse(b"\x0a\x02\xff\xfe"), service.UndecodableRequest)

@@ -46,3 +46,11 @@ def test_everything_is_read_from_the_environment():
 def test_malformed_settings_stop_start_up(env, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env({"DATABASE_URL": URL, **env})
+
+
+def test_the_hashing_budget_is_read_and_must_hold_one_hash():
+    settings = Settings.from_env({"DATABASE_URL": URL, "ARGON2_MEMORY_BUDGET_MIB": "256"})
+    assert settings.hash_memory_budget_mib == 256 and settings.hash_slots(None) == 4
+    assert Settings.from_env({"DATABASE_URL": URL}).hash_slots(1024 ** 3) == 8  # half of 1 GiB
+    with pytest.raises(SettingsError, match="ARGON2_MEMORY_BUDGET_MIB=32 is less than one hash"):
+        Settings.from_env({"DATABASE_URL": URL, "ARGON2_MEMORY_BUDGET_MIB": "32"})

@@ -103,3 +103,45 @@ def test_login_limit_per_name_counts_every_spelling_of_the_name(client, auth):
                             environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code
                 for i, name in enumerate(names)]
     assert statuses == [401] * 5 + [429]
+
+
+def test_registration_is_rate_limited_per_address_on_the_form_and_the_api(fakes, redis_url):
+    """Each registration costs the votes service a 64 MiB argon2 hash: one address gets
+    REGISTRATIONS_PER_MINUTE tries, then 429 with Retry-After, on both routes; another
+    address is not held back."""
+    from tests.support.web_fakes import make_settings
+    from web.app import create_app
+    app = create_app({"SETTINGS": make_settings(fakes, redis_url, registrations_per_minute=3), "TESTING": True})
+
+    def register_form(name: str):
+        client = app.test_client()  # a fresh session each: signing in renews the CSRF token
+        token = csrf_from(client.get("/auth/register").get_data(as_text=True))
+        return client.post("/auth/register", data={"username": name, "password": "longenough1",
+                                                   "password2": "longenough1", "csrf_token": token},
+                           environ_base={"REMOTE_ADDR": "10.9.0.1"})
+
+    assert [register_form(f"form{i}").status_code for i in range(3)] == [303] * 3
+    client = app.test_client()
+    token = client.get("/api/session").get_json()["csrf_token"]
+    limited = client.post("/api/register", json={"username": "api0", "password": "longenough1"},
+                          headers={"X-CSRF-Token": token}, environ_base={"REMOTE_ADDR": "10.9.0.1"})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    page = register_form("form9")
+    assert page.status_code == 429 and "Too many attempts" in page.get_data(as_text=True)
+    other = client.post("/api/register", json={"username": "api1", "password": "longenough1"},
+                        headers={"X-CSRF-Token": token}, environ_base={"REMOTE_ADDR": "10.9.0.2"})
+    assert other.status_code == 201
+    assert {u for u in fakes.votes.users} >= {"form0", "form1", "form2", "api1"}
+    assert "api0" not in fakes.votes.users and "form9" not in fakes.votes.users
+
+
+def test_a_busy_votes_service_is_a_503_with_its_retry_hint_not_a_resting_songwriter(client, fakes):
+    fakes.votes.busy_retry_s = 2.5
+    token = client.get("/api/session").get_json()["csrf_token"]
+    api = client.post("/api/register", json={"username": "busy1", "password": "longenough1"},
+                      headers={"X-CSRF-Token": token})
+    assert api.status_code == 503 and api.headers["Retry-After"] == "3"
+    assert "busy" in api.get_json()["error"] and "songwriter" not in api.get_json()["error"]
+    token = csrf_from(client.get("/auth/login").get_data(as_text=True))
+    page = client.post("/auth/login", data={"username": "busy1", "password": "longenough1", "csrf_token": token})
+    assert page.status_code == 503 and "busy" in page.get_data(as_text=True)

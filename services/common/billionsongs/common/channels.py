@@ -8,6 +8,7 @@ import json
 
 import grpc
 
+from billionsongs.common.grpcserver import RETRY_PUSHBACK_KEY
 from billionsongs.common.logs import REQUEST_ID_HEADER, request_id_var
 
 # round_robin spreads calls over every address a dns:/// target resolves to
@@ -69,3 +70,15 @@ def make_channel(target: str) -> grpc.Channel:
     """A channel to ``target`` ("host:port" or "dns:///name:port")."""
     channel = grpc.insecure_channel(target, options=_OPTIONS)
     return grpc.intercept_channel(channel, _RequestIdInterceptor())
+
+
+def retry_after_s(error: grpc.RpcError) -> float | None:
+    """The server's retry hint of a failed call in seconds, or None when it gave none."""
+    try:
+        metadata = error.trailing_metadata() or ()
+    except Exception:  # not a call error (a test double), or no metadata
+        return None
+    for key, value in metadata:
+        if key == RETRY_PUSHBACK_KEY and isinstance(value, str) and value.isdigit():
+            return int(value) / 1000
+    return None

@@ -3,8 +3,9 @@
 ``create_server`` only builds (tests bind port 0 and talk over a real
 channel); ``serve`` runs it until SIGTERM/SIGINT and then drains with a grace
 period. Every server gets the standard health service (NOT_SERVING until the
-service says it is warm), server reflection, request-id propagation and
-Prometheus request metrics.
+service says it is warm), server reflection, request-id propagation,
+Prometheus request metrics, and a bound on its calls in flight (CallLimit) that
+keeps threads free for health checks under any load.
 """
 from __future__ import annotations
 
@@ -35,13 +36,109 @@ RPC_LATENCY = Histogram("grpc_server_handling_seconds", "RPC handling time, by m
                         buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 
 
+# gRFC A6's server pushback: how long a client should wait before retrying. gRPC's own
+# retry policy honours it; our clients read it (retry_after_s) for their Retry-After.
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+
+
+def abort_exhausted(context, message: str, retry_after_s: float):
+    """End the RPC with RESOURCE_EXHAUSTED and the retry hint in its trailing metadata
+    (``grpc-retry-pushback-ms``). Raises, like ``context.abort``."""
+    context.set_trailing_metadata(((RETRY_PUSHBACK_KEY, str(max(1, round(retry_after_s * 1000)))),))
+    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+
 def _code_of(context) -> str:
     code = context.code() if hasattr(context, "code") else None
     return (code or grpc.StatusCode.OK).name
 
 
+# Health checks and reflection never wait behind a service's own calls (see CallLimit).
+_ALWAYS_QUICK = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Handler threads beyond a server's call slots: only quick methods and refusals use
+# them, so a liveness probe is answered however many slow calls are in flight.
+QUICK_WORKERS = 4
+
+CALLS_REFUSED = Counter("grpc_server_refused_total",
+                        "RPCs refused with RESOURCE_EXHAUSTED: every call slot was busy", ["grpc_method"])
+
+
+class CallLimit:
+    """At most ``slots`` of a server's ordinary calls run at once; one more is answered
+    RESOURCE_EXHAUSTED at once, with ``retry_after_s`` as its retry hint, instead of
+    waiting in the thread pool's queue (where it would also delay health checks).
+
+    Quick methods (health, reflection, ``quick_methods``: full names such as
+    ``/billionsongs.v1.Generator/GetModelInfo``) take no slot. The server's pool has
+    ``slots + QUICK_WORKERS`` threads, so at least QUICK_WORKERS are always free for
+    them and for the refusals, which take microseconds."""
+
+    def __init__(self, slots: int, retry_after_s: float = 1.0, quick_methods: Iterable[str] = ()):
+        if slots < 1:
+            raise ValueError(f"slots must be at least 1, got {slots}")
+        self.slots = slots
+        self.retry_after_s = retry_after_s
+        self.quick_methods = frozenset(quick_methods)
+        self._free = threading.BoundedSemaphore(slots)
+
+    def is_quick(self, method: str) -> bool:
+        return method.startswith(_ALWAYS_QUICK) or method in self.quick_methods
+
+    def try_enter(self) -> bool:
+        return self._free.acquire(blocking=False)
+
+    def leave(self) -> None:
+        self._free.release()
+
+    def refuse(self, method: str, context) -> None:
+        CALLS_REFUSED.labels(method).inc()
+        abort_exhausted(context, f"server busy: all {self.slots} call slots are in use; retry shortly",
+                        self.retry_after_s)
+
+
+class UndecodableRequest:
+    """Stands in for a request message the protobuf parser refused (truncated bytes,
+    invalid UTF-8 in a string field, ...). gRPC Python would answer INTERNAL before any
+    handler ran; with this the call answers INVALID_ARGUMENT, the client's fault."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def tolerant(parse: Callable[[bytes], object] | None) -> Callable[[bytes], object] | None:
+    """``parse`` (a request deserializer) returning UndecodableRequest instead of raising."""
+    if parse is None:
+        return None
+
+    def deserialize(data: bytes):
+        try:
+            return parse(data)
+        except Exception as error:  # any parse failure is the client's input
+            return UndecodableRequest(error)
+    return deserialize
+
+
+def refuse_undecodable(request, context, method: str) -> None:
+    """INVALID_ARGUMENT (raises, like context.abort) when ``request`` could not be parsed."""
+    if isinstance(request, UndecodableRequest):
+        name = method.rsplit("/", 1)[-1]
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                      f"request of {name} is not a valid protobuf message (strings must be UTF-8): {request.error}")
+
+
+def _checked_stream(requests, context, method: str):
+    for request in requests:
+        refuse_undecodable(request, context, method)
+        yield request
+
+
 class ObservingInterceptor(grpc.ServerInterceptor):
-    """Restores the caller's request id and records count and latency per RPC."""
+    """Restores the caller's request id, records count and latency per RPC, admits
+    ordinary calls through ``limit`` (CallLimit), and answers INVALID_ARGUMENT to
+    requests that do not parse (every service, health and reflection included)."""
+
+    def __init__(self, limit: CallLimit | None = None):
+        self.limit = limit
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
@@ -50,6 +147,7 @@ class ObservingInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         metadata = dict(handler_call_details.invocation_metadata or ())
         incoming_id = metadata.get(REQUEST_ID_HEADER) or ""
+        limit = None if self.limit is None or self.limit.is_quick(method) else self.limit
 
         def begin():
             request_id_var.set(incoming_id or new_request_id())
@@ -69,20 +167,32 @@ class ObservingInterceptor(grpc.ServerInterceptor):
         def wrap_unary(behavior):
             def wrapper(request, context):
                 start = begin()
-                failed = True
+                failed, admitted = True, False
                 try:
+                    refuse_undecodable(request, context, method)
+                    if limit is not None:
+                        admitted = limit.try_enter()
+                        if not admitted:
+                            limit.refuse(method, context)
                     result = behavior(request, context)
                     failed = False
                     return result
                 finally:
+                    if admitted:
+                        limit.leave()
                     finish(start, context, failed)
             return wrapper
 
         def wrap_stream(behavior):
             def wrapper(request, context):
                 start = begin()
-                failed, cancelled = True, False
+                failed, cancelled, admitted = True, False, False
                 try:
+                    refuse_undecodable(request, context, method)
+                    if limit is not None:
+                        admitted = limit.try_enter()
+                        if not admitted:
+                            limit.refuse(method, context)
                     yield from behavior(request, context)
                     failed = False
                 except GeneratorExit:
@@ -91,15 +201,36 @@ class ObservingInterceptor(grpc.ServerInterceptor):
                     cancelled = True
                     raise
                 finally:
+                    if admitted:
+                        limit.leave()
                     finish(start, context, failed, cancelled)
             return wrapper
 
+        parse, serialize = tolerant(handler.request_deserializer), handler.response_serializer
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                wrap_unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(wrap_unary(handler.unary_unary), parse, serialize)
+        if handler.unary_stream and getattr(handler.unary_stream, "experimental_non_blocking", False):
+            # Health's Watch answers through callbacks and holds no thread while it waits;
+            # it keeps that form (the metrics wrapper would make it one thread per watcher).
+            watch = handler.unary_stream
+
+            def non_blocking(request, context, send_response_callback=None):
+                refuse_undecodable(request, context, method)
+                return watch(request, context, send_response_callback=send_response_callback)
+            non_blocking.experimental_non_blocking = True
+            return grpc.unary_stream_rpc_method_handler(non_blocking, parse, serialize)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                wrap_stream(handler.unary_stream), handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_stream_rpc_method_handler(wrap_stream(handler.unary_stream), parse, serialize)
+        if handler.stream_unary:
+            behavior = handler.stream_unary
+            return grpc.stream_unary_rpc_method_handler(
+                lambda requests, context: behavior(_checked_stream(requests, context, method), context),
+                parse, serialize)
+        if handler.stream_stream:  # reflection
+            behavior = handler.stream_stream
+            return grpc.stream_stream_rpc_method_handler(
+                lambda requests, context: behavior(_checked_stream(requests, context, method), context),
+                parse, serialize)
         return handler
 
 
@@ -123,6 +254,8 @@ def create_server(
     service_names: Iterable[str],
     *,
     max_workers: int = 16,
+    quick_methods: Iterable[str] = (),
+    retry_after_s: float = 1.0,
     max_concurrent_rpcs: int | None = None,
     options: Iterable[tuple[str, object]] = (),
 ) -> Server:
@@ -131,10 +264,14 @@ def create_server(
     ``register`` holds callables such as
     ``lambda s: generator_pb2_grpc.add_GeneratorServicer_to_server(servicer, s)``;
     ``service_names`` are their full names, for health and reflection.
+    ``max_workers`` of the service's calls run at once (CallLimit); more are refused
+    with RESOURCE_EXHAUSTED and ``retry_after_s`` as the hint; ``quick_methods``
+    (full method names), health and reflection are exempt and always find a thread.
     """
+    limit = CallLimit(max_workers, retry_after_s, quick_methods)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[ObservingInterceptor()],
+        futures.ThreadPoolExecutor(max_workers=max_workers + QUICK_WORKERS, thread_name_prefix="grpc"),
+        interceptors=[ObservingInterceptor(limit)],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[("grpc.so_reuseport", 0), *options],
     )

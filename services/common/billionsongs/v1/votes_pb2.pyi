@@ -17,12 +17,14 @@ VOTE_UP: Vote
 VOTE_DOWN: Vote
 
 class User(_message.Message):
-    __slots__ = ("user_id", "username")
+    __slots__ = ("user_id", "username", "session_generation")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
+    SESSION_GENERATION_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     username: str
-    def __init__(self, user_id: _Optional[int] = ..., username: _Optional[str] = ...) -> None: ...
+    session_generation: int
+    def __init__(self, user_id: _Optional[int] = ..., username: _Optional[str] = ..., session_generation: _Optional[int] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
     __slots__ = ("username", "password")
@@ -63,8 +65,10 @@ class ChangePasswordRequest(_message.Message):
     def __init__(self, user_id: _Optional[int] = ..., old_password: _Optional[str] = ..., new_password: _Optional[str] = ...) -> None: ...
 
 class ChangePasswordResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
 
 class DeleteAccountRequest(_message.Message):
     __slots__ = ("user_id", "password")
@@ -75,6 +79,32 @@ class DeleteAccountRequest(_message.Message):
     def __init__(self, user_id: _Optional[int] = ..., password: _Optional[str] = ...) -> None: ...
 
 class DeleteAccountResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CheckSessionRequest(_message.Message):
+    __slots__ = ("user_id", "session_generation")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    session_generation: int
+    def __init__(self, user_id: _Optional[int] = ..., session_generation: _Optional[int] = ...) -> None: ...
+
+class CheckSessionResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class EndSessionsRequest(_message.Message):
+    __slots__ = ("user_id", "session_generation")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    session_generation: int
+    def __init__(self, user_id: _Optional[int] = ..., session_generation: _Optional[int] = ...) -> None: ...
+
+class EndSessionsResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 

@@ -54,6 +54,16 @@ class VotesStub:
                 request_serializer=billionsongs_dot_v1_dot_votes__pb2.DeleteAccountRequest.SerializeToString,
                 response_deserializer=billionsongs_dot_v1_dot_votes__pb2.DeleteAccountResponse.FromString,
                 _registered_method=True)
+        self.CheckSession = channel.unary_unary(
+                '/billionsongs.v1.Votes/CheckSession',
+                request_serializer=billionsongs_dot_v1_dot_votes__pb2.CheckSessionRequest.SerializeToString,
+                response_deserializer=billionsongs_dot_v1_dot_votes__pb2.CheckSessionResponse.FromString,
+                _registered_method=True)
+        self.EndSessions = channel.unary_unary(
+                '/billionsongs.v1.Votes/EndSessions',
+                request_serializer=billionsongs_dot_v1_dot_votes__pb2.EndSessionsRequest.SerializeToString,
+                response_deserializer=billionsongs_dot_v1_dot_votes__pb2.EndSessionsResponse.FromString,
+                _registered_method=True)
         self.CastVote = channel.unary_unary(
                 '/billionsongs.v1.Votes/CastVote',
                 request_serializer=billionsongs_dot_v1_dot_votes__pb2.CastVoteRequest.SerializeToString,
@@ -101,13 +111,31 @@ class VotesServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ChangePassword(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Also ends every session of the account (a new session generation, in the answer).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteAccount(self, request, context):
-        """Removes the account and its votes; song counts stay right.
+        """Removes the account and its votes; song counts stay right. Its sessions end with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckSession(self, request, context):
+        """Whether a session is still valid: the account as it is now when the session's
+        generation is the account's current one; UNAUTHENTICATED when its sessions were
+        ended since (sign-out, password change), NOT_FOUND when the account is gone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndSessions(self, request, context):
+        """Sign-out: ends every session of the account, if session_generation is still its
+        current one (a session already ended ends nothing). Idempotent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,6 +199,16 @@ def add_VotesServicer_to_server(servicer, server):
                     servicer.DeleteAccount,
                     request_deserializer=billionsongs_dot_v1_dot_votes__pb2.DeleteAccountRequest.FromString,
                     response_serializer=billionsongs_dot_v1_dot_votes__pb2.DeleteAccountResponse.SerializeToString,
+            ),
+            'CheckSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckSession,
+                    request_deserializer=billionsongs_dot_v1_dot_votes__pb2.CheckSessionRequest.FromString,
+                    response_serializer=billionsongs_dot_v1_dot_votes__pb2.CheckSessionResponse.SerializeToString,
+            ),
+            'EndSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndSessions,
+                    request_deserializer=billionsongs_dot_v1_dot_votes__pb2.EndSessionsRequest.FromString,
+                    response_serializer=billionsongs_dot_v1_dot_votes__pb2.EndSessionsResponse.SerializeToString,
             ),
             'CastVote': grpc.unary_unary_rpc_method_handler(
                     servicer.CastVote,
@@ -306,6 +344,60 @@ class Votes:
             '/billionsongs.v1.Votes/DeleteAccount',
             billionsongs_dot_v1_dot_votes__pb2.DeleteAccountRequest.SerializeToString,
             billionsongs_dot_v1_dot_votes__pb2.DeleteAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billionsongs.v1.Votes/CheckSession',
+            billionsongs_dot_v1_dot_votes__pb2.CheckSessionRequest.SerializeToString,
+            billionsongs_dot_v1_dot_votes__pb2.CheckSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billionsongs.v1.Votes/EndSessions',
+            billionsongs_dot_v1_dot_votes__pb2.EndSessionsRequest.SerializeToString,
+            billionsongs_dot_v1_dot_votes__pb2.EndSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
